@@ -62,9 +62,7 @@ class Settings(BaseSettings):
     lwa_client_id: str = ""
     lwa_client_secret: SecretStr = SecretStr("")
     lwa_refresh_token: SecretStr = SecretStr("")
-    roles: Annotated[frozenset[Role], NoDecode] = frozenset(
-        {Role.BUSINESS_PURCHASE_RECONCILIATION}
-    )
+    roles: Annotated[frozenset[Role], NoDecode] = frozenset({Role.BUSINESS_PURCHASE_RECONCILIATION})
     marketplace_id: str | None = None
     user_email: str | None = None
     redis_url: str | None = None

@@ -179,3 +179,23 @@ def error_class_for_status(status: int) -> type[ApiError]:
     if status in STATUS_ERRORS:
         return STATUS_ERRORS[status]
     return ServerError if status >= 500 else ApiError
+
+
+def status_error(
+    status: int,
+    message: str,
+    *,
+    operation: str | None = None,
+    code: str | None = None,
+    request_id: str | None = None,
+    details: Any = None,
+    retry_after: float = 2.0,
+) -> ApiError:
+    """The typed error for an answer with ``status`` (``retry_after`` used if retryable)."""
+    cls = error_class_for_status(status)
+    common: dict[str, Any] = dict(
+        operation=operation, status=status, code=code, request_id=request_id, details=details
+    )
+    if issubclass(cls, RetryableError):
+        return cls(message, retry_after=retry_after, **common)
+    return cls(message, **common)
