@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from connectors.amazon_business.operations import OPERATIONS, UsagePlan
 from connectors.amazon_business.regions import Region, region_info
 from connectors.amazon_business.roles import Role, parse_roles
+from connectors.amazon_business.transport import ConnectionConfig
 
 ENV_PREFIX = "ABRECON_"
 
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     download_max_bytes: int = Field(50 * 1024 * 1024, gt=0)
     download_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     blocking_max_wait: float = Field(300.0, ge=0)
+    max_inline_wait: float = Field(2.0, ge=0)
     log_level: str = "INFO"
 
     @field_validator("roles", mode="before")
@@ -133,6 +135,30 @@ class Settings(BaseSettings):
         """A stable, non-secret name for the (application, customer) pair Amazon throttles by."""
         raw = f"{self.lwa_client_id}\0{self.lwa_refresh_token.get_secret_value()}"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def connection_config(self) -> ConnectionConfig:
+        """What the Amazon Business connectors need, taken from these settings."""
+        return ConnectionConfig(
+            region=self.region,
+            api_base_url=self.api_base_url,
+            lwa_token_url=self.lwa_token_url,
+            client_id=self.lwa_client_id,
+            client_secret=self.lwa_client_secret,
+            refresh_token=self.lwa_refresh_token,
+            roles=self.roles,
+            marketplace_id=self.effective_marketplace_id,
+            user_email=self.user_email,
+            party=self.party,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            connection_retries=self.connection_retries,
+            usage_plans=self.usage_plans,
+            rate_limiting=self.rate_limiting,
+            download_max_bytes=self.download_max_bytes,
+            download_hosts=self.download_hosts,
+            max_inline_wait=self.max_inline_wait,
+            blocking_max_wait=self.blocking_max_wait,
+        )
 
 
 def load_settings(**overrides: Any) -> Settings:

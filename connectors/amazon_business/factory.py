@@ -14,6 +14,7 @@ from connectors.amazon_business.ratelimit import (
     RedisRateLimiter,
     UnlimitedRateLimiter,
 )
+from connectors.amazon_business.redaction import register_secret
 from connectors.amazon_business.transport import ConnectionConfig, Transport, shared_session
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ def build_transport(
 ) -> Transport:
     """A transport for ``config``: shared state in ``redis`` when given, else in this process."""
     session = session or shared_session(config.connection_retries)
+    register_secret(config.client_secret.get_secret_value())
+    register_secret(config.refresh_token.get_secret_value())
     cache: TokenCache = RedisTokenCache(redis) if redis is not None else _local_cache
     auth = LwaAuth(
         token_url=config.lwa_token_url,

@@ -50,10 +50,12 @@ from connectors.amazon_business.errors import (
 )
 from connectors.amazon_business.operations import Operation, UsagePlan, operation
 from connectors.amazon_business.ratelimit import RateLimiter
+from connectors.amazon_business.redaction import install_log_redaction
 from connectors.amazon_business.regions import Region
 from connectors.amazon_business.roles import HOW_TO_REQUEST, Role
 
 log = logging.getLogger(__name__)
+install_log_redaction()
 
 USER_AGENT = "abrecon/0.1 (Language=Python; +https://github.com/abrecon/abrecon)"
 DEFAULT_DOWNLOAD_HOSTS: tuple[str, ...] = ("*.amazonaws.com", "*.amazon.com")
