@@ -36,6 +36,7 @@ __all__ = [
     "InvoiceDocument",
     "InvoiceLine",
     "format_amount",
+    "minor_units",
     "render_invoice_pdf",
 ]
 
@@ -79,12 +80,19 @@ class InvoiceDocument:
     total: Decimal
 
 
+def minor_units(currency: str) -> int:
+    """Decimal places of ``currency``'s minor unit: 0 for JPY and similar, else 2."""
+    return 0 if currency.upper() in _ZERO_DECIMAL_CURRENCIES else 2
+
+
 def format_amount(amount: Decimal, currency: str = "") -> str:
     """``amount`` as printed on a document: the currency's minor units, no separators.
 
     Extra precision is never rounded away: ``Decimal("1.005")`` prints as ``1.005``.
     """
-    places = 0 if currency.upper() in _ZERO_DECIMAL_CURRENCIES else 2
+    places = minor_units(currency)
+    if amount.is_zero():
+        amount = abs(amount)  # never print "-0.00"
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > places:
         return f"{amount:f}"
@@ -384,7 +392,9 @@ def _content_stream(items: Iterable[_Item], footer: str) -> bytes:
     out = bytearray()
     for item in items:
         if isinstance(item, _Rule):
-            out += f"0.5 w {_num(_LEFT)} {_num(item.y)} m {_num(_RIGHT)} {_num(item.y)} l S\n".encode()
+            out += (
+                f"0.5 w {_num(_LEFT)} {_num(item.y)} m {_num(_RIGHT)} {_num(item.y)} l S\n".encode()
+            )
             continue
         font = "F2" if item.bold else "F1"
         out += f"BT /{font} {_num(item.size)} Tf {_num(item.x)} {_num(item.y)} Td (".encode()
@@ -422,8 +432,7 @@ def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
     """
     if doc.document_type not in DOCUMENT_TYPES:
         raise ValueError(
-            f"document_type must be one of {', '.join(DOCUMENT_TYPES)}, "
-            f"not {doc.document_type!r}"
+            f"document_type must be one of {', '.join(DOCUMENT_TYPES)}, not {doc.document_type!r}"
         )
     pages = _paginate(doc)
     first_page = 6  # objects 1-5: catalog, page tree, two fonts, document info
