@@ -68,27 +68,55 @@ def sandbox() -> None:
 
 
 @sandbox.command("serve")
-@click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="Scenario JSON (default: a generated one).")
+@click.option(
+    "--scenario",
+    "scenario_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Scenario JSON (default: a generated one).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--faults", default=None, help='e.g. "429=0.05,500=0.02,drop=0.01,slow=0.02"')
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--roles", "granted", default=None,
-              help="Roles the sandbox app is granted (comma-separated; default all).")
+@click.option(
+    "--roles",
+    "granted",
+    default=None,
+    help="Roles the sandbox app is granted (comma-separated; default all).",
+)
 @click.option("--no-auth", is_flag=True, help="Do not check access tokens.")
 @click.option("--no-usage-plans", is_flag=True, help="Do not enforce usage plans (no 429s).")
-@click.option("--processing-seconds", default=2.0, show_default=True, type=float,
-              help="How long a report takes from IN_QUEUE to its end.")
+@click.option(
+    "--processing-seconds",
+    default=2.0,
+    show_default=True,
+    type=float,
+    help="How long a report takes from IN_QUEUE to its end.",
+)
 @click.option("--fatal-rate", default=0.0, show_default=True, type=float)
 @click.option("--cancelled-rate", default=0.0, show_default=True, type=float)
-@click.option("--url-ttl", default=300.0, show_default=True, type=float,
-              help="Seconds a document URL stays valid.")
+@click.option(
+    "--url-ttl",
+    default=300.0,
+    show_default=True,
+    type=float,
+    help="Seconds a document URL stays valid.",
+)
 @click.option("--gzip", "gzip_documents", is_flag=True, help="Serve documents gzipped.")
 def sandbox_serve(
-    scenario_path: Path | None, host: str, port: int, faults: str | None, seed: int,
-    granted: str | None, no_auth: bool, no_usage_plans: bool, processing_seconds: float,
-    fatal_rate: float, cancelled_rate: float, url_ttl: float, gzip_documents: bool,
+    scenario_path: Path | None,
+    host: str,
+    port: int,
+    faults: str | None,
+    seed: int,
+    granted: str | None,
+    no_auth: bool,
+    no_usage_plans: bool,
+    processing_seconds: float,
+    fatal_rate: float,
+    cancelled_rate: float,
+    url_ttl: float,
+    gzip_documents: bool,
 ) -> None:
     """Serve every Amazon Business operation locally, in Amazon's wire format."""
     from connectors.amazon_business.roles import parse_roles
@@ -97,7 +125,11 @@ def sandbox_serve(
     try:
         roles_granted = parse_roles(granted) if granted is not None else None
         serve(
-            scenario_path, host, port, faults, seed,
+            scenario_path,
+            host,
+            port,
+            faults,
+            seed,
             granted_roles=roles_granted,
             enforce_auth=not no_auth,
             enforce_usage_plans=not no_usage_plans,
@@ -127,8 +159,14 @@ def sandbox_generate(orders: int, seed: int, out_dir: Path) -> None:
 @main.command()
 @click.option("--orders", default=200, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--seed", default=7, show_default=True, type=int)
-@click.option("--documents", "max_documents", default=5, show_default=True,
-              type=click.IntRange(0, 15), help="How many invoice PDFs to fetch.")
+@click.option(
+    "--documents",
+    "max_documents",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0, 15),
+    help="How many invoice PDFs to fetch.",
+)
 def demo(orders: int, seed: int, max_documents: int) -> None:
     """Run the whole job against a generated scenario served by an in-process sandbox."""
     from worker.demo import run_demo

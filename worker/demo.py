@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -38,8 +39,10 @@ def run_demo(settings: Settings, *, orders: int, seed: int, max_documents: int) 
     out = settings.data_dir / "demo"
     paths = write_scenario(out, orders, seed)
     scenario = load_scenario(paths["scenario"])
-    click.echo(f"scenario: {len(scenario.transactions)} transactions from {orders} orders "
-               f"(seed {seed}) in {out}")
+    click.echo(
+        f"scenario: {len(scenario.transactions)} transactions from {orders} orders "
+        f"(seed {seed}) in {out}"
+    )
 
     with SandboxServer(scenario, SandboxConfig(seed=seed, report_processing_seconds=1.0)) as sb:
         base = sb.url
@@ -71,7 +74,8 @@ def run_demo(settings: Settings, *, orders: int, seed: int, max_documents: int) 
         items = sorted(
             {
                 OrderLineItem(
-                    order_id=li.order_id, order_line_item_id=li.order_line_item_id,
+                    order_id=li.order_id,
+                    order_line_item_id=li.order_line_item_id,
                     shipment_id=li.shipment_id,
                 )
                 for t in transactions
@@ -87,12 +91,22 @@ def run_demo(settings: Settings, *, orders: int, seed: int, max_documents: int) 
                     invoices[detail.invoice_number] = detail.invoice_type or "STANDARD"
                 bar.update(1)
 
-        pbi = sorted({t.invoice_number for t in transactions if t.invoice_number
-                      and (t.payment_instrument_type or "").lower().startswith("pay by invoice")})
-        statuses = Counter(
-            (r.payment_details.status if r.payment_details else r.result_type)
-            for r in client.reconciliation.get_batch_invoice_payment_details(pbi)
-        ) if pbi else Counter()
+        pbi = sorted(
+            {
+                t.invoice_number
+                for t in transactions
+                if t.invoice_number
+                and (t.payment_instrument_type or "").lower().startswith("pay by invoice")
+            }
+        )
+        statuses = (
+            Counter(
+                (r.payment_details.status if r.payment_details else r.result_type)
+                for r in client.reconciliation.get_batch_invoice_payment_details(pbi)
+            )
+            if pbi
+            else Counter()
+        )
 
         saved = _fetch_documents(client, invoices, out / "documents", max_documents)
         requests_made = sb.request_log()
@@ -139,7 +153,7 @@ def _summary(
     invoices: dict[str, str],
     statuses: Counter[str],
     saved: list[Path],
-    log: list[object],
+    log: Sequence[object],
     out: Path,
 ) -> None:
     by_type = Counter(t.transaction_type or "?" for t in transactions)
@@ -150,16 +164,24 @@ def _summary(
     kinds = Counter(invoices.values())
     click.echo("")
     click.echo("summary")
-    click.echo(f"  transactions:     {len(transactions)} ("
-               + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())) + ")")
-    click.echo("  net amount:       "
-               + ", ".join(f"{amount} {currency}" for currency, amount in sorted(totals.items())))
+    click.echo(
+        f"  transactions:     {len(transactions)} ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items()))
+        + ")"
+    )
+    click.echo(
+        "  net amount:       "
+        + ", ".join(f"{amount} {currency}" for currency, amount in sorted(totals.items()))
+    )
     click.echo(f"  line items:       {len(items)}")
-    click.echo(f"  invoices:         {kinds.get('STANDARD', 0)} invoices, "
-               f"{kinds.get('CREDIT_MEMO', 0)} credit memos")
+    click.echo(
+        f"  invoices:         {kinds.get('STANDARD', 0)} invoices, "
+        f"{kinds.get('CREDIT_MEMO', 0)} credit memos"
+    )
     if statuses:
-        click.echo("  pay-by-invoice:   "
-                   + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+        click.echo(
+            "  pay-by-invoice:   " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+        )
     click.echo(f"  invoice PDFs:     {len(saved)} saved in {out / 'documents'}")
     click.echo(f"  API requests:     {len(log)}")
     click.echo(f"  ledger (for matching, next): {out / 'ledger.csv'}")

@@ -80,7 +80,9 @@ class ApiError(AmazonBusinessError):
         status = f"HTTP {self.status}" if self.status is not None else "no response"
         code = f" {self.code}" if self.code else ""
         rid = f" (x-amzn-RequestId {self.request_id})" if self.request_id else ""
-        return f"{where}{status}{code}: {self.amazon_message}{rid}"
+        # The Document API says only "Invalid input" and puts the reason in details.
+        details = f" [{self.details}]" if isinstance(self.details, str) and self.details else ""
+        return f"{where}{status}{code}: {self.amazon_message}{details}{rid}"
 
 
 class BadRequestError(ApiError):

@@ -55,8 +55,8 @@ _U = Role.USER_MANAGEMENT
 _RECON = "/reconciliation/2021-01-08"
 _DOCS = "/reports/2021-09-30"
 _PRODUCTS = "/products/2020-08-26"
-_CATALOG_PLAN = UsagePlan(1.0, 5)
-_CATALOG_SOURCE = "not documented by Amazon; a conservative 1/s, burst 5"
+_CATALOG_PLAN = UsagePlan(0.5, 10)
+_CATALOG_SOURCE = "Product Search model"
 
 OPERATIONS: dict[str, Operation] = {
     op.name: op
@@ -223,7 +223,7 @@ OPERATIONS: dict[str, Operation] = {
             "/ordering/2022-10-30/orders/{externalId}",
             _O,
             UsagePlan(0.5, 10),
-            "not documented; placeOrder's plan assumed",
+            "Ordering model",
             needs_user_email=True,
         ),
         # User Management API 2021-08-30

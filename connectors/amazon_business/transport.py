@@ -26,6 +26,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -339,7 +340,7 @@ class Transport:
         body_ok = True
         if raw.strip():
             try:
-                parsed = json.loads(raw)
+                parsed = json.loads(raw, parse_float=Decimal)
             except ValueError:
                 body_ok = False
         rate = _rate_limit(response.headers)

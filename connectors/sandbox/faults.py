@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = ["DEFAULT_SLOW_SECONDS", "Fault", "FaultKind", "FaultSpec"]
 

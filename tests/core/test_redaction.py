@@ -12,8 +12,8 @@ from connectors.amazon_business.redaction import install_log_redaction, redact, 
 
 def test_redact_masks_tokens_and_signatures() -> None:
     text = (
-        'token Atza|IwEBIA-xyz refresh=Atzr|abc123 '
-        'GET /doc?X-Amz-Date=1&X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA/x '
+        "token Atza|IwEBIA-xyz refresh=Atzr|abc123 "
+        "GET /doc?X-Amz-Date=1&X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA/x "
         '{"access_token": "opaque-value", "client_secret": "s3"} client_secret=abc&x=1'
     )
     out = redact(text)

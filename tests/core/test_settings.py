@@ -33,7 +33,9 @@ def test_defaults() -> None:
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ABRECON_REGION", "EU")
     monkeypatch.setenv("ABRECON_API_ENDPOINT", "http://127.0.0.1:8000/")
-    monkeypatch.setenv("ABRECON_ROLES", "Business Purchase Reconciliation, amazon business analytics")
+    monkeypatch.setenv(
+        "ABRECON_ROLES", "Business Purchase Reconciliation, amazon business analytics"
+    )
     monkeypatch.setenv("ABRECON_USAGE_PLANS", "createReport=0.5/3")
     monkeypatch.setenv("ABRECON_DOWNLOAD_HOSTS", "docs.example.com, *.example.org")
     s = load_settings()
@@ -43,7 +45,11 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.roles == {Role.BUSINESS_PURCHASE_RECONCILIATION, Role.AMAZON_BUSINESS_ANALYTICS}
     assert s.usage_plans == {"createReport": UsagePlan(0.5, 3)}
     config = s.connection_config()
-    assert config.allowed_download_hosts()[-3:] == ("docs.example.com", "*.example.org", "127.0.0.1")
+    assert config.allowed_download_hosts()[-3:] == (
+        "docs.example.com",
+        "*.example.org",
+        "127.0.0.1",
+    )
 
 
 def test_dotenv_file(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
