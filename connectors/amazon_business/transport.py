@@ -313,7 +313,7 @@ class Transport:
                 raw = response.content  # reads the whole body: a truncated one raises here
             except requests.RequestException as exc:
                 raise TransportError(
-                    f"no complete answer ({type(exc).__name__})",
+                    f"no complete answer ({describe_transport_failure(exc)})",
                     operation=op.name,
                     retry_after=2.0,
                 ) from None
@@ -412,7 +412,7 @@ class Transport:
                         raise DownloadTooLargeError(f"the document exceeds the cap of {cap} bytes")
         except requests.RequestException as exc:
             raise TransportError(
-                f"document download broke off ({type(exc).__name__})",
+                f"document download broke off ({describe_transport_failure(exc)})",
                 operation="download",
                 retry_after=2.0,
             ) from None
@@ -421,6 +421,20 @@ class Transport:
         if compression.upper() != "GZIP":
             raise DownloadError(f"unknown compressionAlgorithm {compression!r}")
         return gunzip_capped(bytes(raw), cap)
+
+
+def describe_transport_failure(exc: requests.RequestException) -> str:
+    """What went wrong on the wire, in words that never quote the URL (it may be presigned)."""
+    text = str(exc).lower()
+    if isinstance(exc, requests.Timeout) or "timed out" in text:
+        return "timed out"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "incompleteread" in text:
+        return "the body was cut short"
+    if "remotedisconnected" in text or "connection aborted" in text or "reset" in text:
+        return "the connection was dropped"
+    if "refused" in text:
+        return "connection refused"
+    return type(exc).__name__
 
 
 def gunzip_capped(data: bytes, cap: int) -> bytes:

@@ -1,0 +1,165 @@
+"""The ``abrecon`` command as a user runs it: a real process, real output."""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ABRECON = [sys.executable, "-m", "worker.cli"]
+
+
+def _run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ABRECON_")}
+    base["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    return subprocess.run(
+        [*ABRECON, *args],
+        env={**base, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_roles_shows_granted_and_missing(tmp_path: Path) -> None:
+    result = _run(
+        "roles",
+        cwd=tmp_path,
+        env={
+            "ABRECON_ROLES": "Business Purchase Reconciliation,Amazon Business Analytics",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Business Purchase Reconciliation  [granted]" in out
+    assert "Amazon Business Analytics  [granted]" in out
+    assert "User Management  [missing]" in out
+    assert "getTransactions" in out and "createReport" in out
+    assert "no order enrichment" not in out  # Analytics is granted
+    none = _run("roles", cwd=tmp_path, env={"ABRECON_ROLES": "User Management"}).stdout
+    assert "no reconciliation at all" in none
+    assert "no order enrichment" in none
+
+
+def test_a_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
+    result = _run("roles", cwd=tmp_path, env={"ABRECON_REGION": "MOON"})
+    assert result.returncode == 1
+    assert "ABRECON_REGION" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_generate_writes_scenario_ledger_and_truth(tmp_path: Path) -> None:
+    result = _run(
+        "sandbox",
+        "generate",
+        "--orders",
+        "15",
+        "--seed",
+        "4",
+        "--out",
+        str(tmp_path / "gen"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "gen" / "ledger.csv").open(newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header == [
+        "entry_id",
+        "posted_date",
+        "amount",
+        "currency",
+        "description",
+        "reference",
+        "card_last4",
+    ]
+    assert (tmp_path / "gen" / "scenario.json").stat().st_size > 1000
+    assert (tmp_path / "gen" / "truth.csv").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sandbox_serve_answers_a_client_configured_by_environment(tmp_path: Path) -> None:
+    port = _free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ABRECON_")}
+    base["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    server = subprocess.Popen(
+        [
+            *ABRECON,
+            "sandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--seed",
+            "3",
+            "--roles",
+            "Business Purchase Reconciliation",
+        ],
+        env=base,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if requests.get(f"{url}/_sandbox/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        script = (
+            "from datetime import UTC, datetime\n"
+            "from connectors.amazon_business.client import AmazonBusinessClient\n"
+            "from connectors.amazon_business.roles import Role\n"
+            "from worker.settings import load_settings\n"
+            "c = AmazonBusinessClient.from_config(load_settings().connection_config(),"
+            " blocking=True)\n"
+            "n = sum(1 for _ in c.reconciliation.iter_transactions("
+            "datetime(2025,1,1,tzinfo=UTC), datetime(2025,5,1,tzinfo=UTC)))\n"
+            "print('transactions', n)\n"
+        )
+        env = {
+            **base,
+            "ABRECON_API_ENDPOINT": url,
+            "ABRECON_LWA_ENDPOINT": f"{url}/auth/o2/token",
+            "ABRECON_LWA_CLIENT_ID": "id",
+            "ABRECON_LWA_CLIENT_SECRET": "secret",
+            "ABRECON_LWA_REFRESH_TOKEN": "Atzr|token",
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert int(result.stdout.split()[-1]) > 100
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    result = _run("demo", "--orders", "20", "--documents", "2", cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "summary" in out and "transactions:" in out
+    assert "invoice PDFs:     2 saved" in out
+    pdfs = list((tmp_path / "abrecon-data" / "demo" / "documents").glob("*.pdf"))
+    assert len(pdfs) == 2 and all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
