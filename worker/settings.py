@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     marketplace_id: str | None = None
     user_email: str | None = None
     redis_url: str | None = None
+    broker_url: str | None = None
     database_url: str | None = None
     data_dir: Path = Path("abrecon-data")
     connect_timeout: float = Field(5.0, gt=0)
@@ -97,7 +98,17 @@ class Settings(BaseSettings):
     def _hosts(cls, value: Any) -> Any:
         return tuple(_split_csv(value)) if isinstance(value, str) else value
 
-    @field_validator("api_endpoint", "lwa_endpoint", "redis_url", "database_url", mode="before")
+    document_max_attempts: int = Field(3, ge=1, le=20)
+    document_scope: Literal["auto", "all", "pay-by-invoice"] = "auto"
+    lease_seconds: float = Field(60.0, gt=0)
+    sync_window_days: int = Field(30, ge=1, le=366)
+    sync_overlap_hours: int = Field(48, ge=0, le=24 * 30)
+    sweep_interval_seconds: float = Field(120.0, gt=0)
+    stage_grace_seconds: float = Field(300.0, gt=0)
+
+    @field_validator(
+        "api_endpoint", "lwa_endpoint", "redis_url", "broker_url", "database_url", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -129,6 +140,25 @@ class Settings(BaseSettings):
     @property
     def effective_marketplace_id(self) -> str:
         return self.marketplace_id or region_info(self.region).default_marketplace_id
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, else a SQLite file under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'abrecon.db').resolve()}"
+
+    @property
+    def effective_broker_url(self) -> str | None:
+        """The Celery broker: ABRECON_BROKER_URL, else ABRECON_REDIS_URL, else none (embedded)."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def pay_by_invoice_documents_only(self) -> bool:
+        """Whether only pay-by-invoice documents are requested (NA supports no others)."""
+        if self.document_scope == "auto":
+            return self.region is Region.NA
+        return self.document_scope == "pay-by-invoice"
 
     @property
     def party(self) -> str:

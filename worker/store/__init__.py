@@ -1,0 +1,1 @@
+"""The durable store: SQLModel tables, the engine, upserts and migrations."""
