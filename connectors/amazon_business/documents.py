@@ -32,13 +32,15 @@ from typing import Any
 from connectors.amazon_business.models import (
     CreateReportResponse,
     OrderLineItem,
-    PageTokenGuard,
     ProcessingStatus,
     Report,
     ReportDocument,
     ReportsPage,
+    call_parsed,
+    follow_pages,
     format_amazon_datetime,
-    parse_response,
+    page_query,
+    unique_by,
 )
 from connectors.amazon_business.transport import Transport
 
@@ -139,25 +141,13 @@ class DocumentClient:
             body["dataStartTime"] = format_amazon_datetime(data_start_time)
         if data_end_time is not None:
             body["dataEndTime"] = format_amazon_datetime(data_end_time)
-        response = self.transport.call("createReport", body=body)
-        created = parse_response(
-            CreateReportResponse,
-            response.body,
-            operation="createReport",
-            status=response.status,
-            request_id=response.request_id,
-        )
+        created = call_parsed(self.transport, CreateReportResponse, "createReport", body=body)
         return created.report_id
 
     def get_report(self, report_id: str) -> Report:
         """The report's current status (and ``report_document_id`` once DONE)."""
-        response = self.transport.call("getReport", path_params={"reportId": _id(report_id)})
-        return parse_response(
-            Report,
-            response.body,
-            operation="getReport",
-            status=response.status,
-            request_id=response.request_id,
+        return call_parsed(
+            self.transport, Report, "getReport", path_params={"reportId": _id(report_id)}
         )
 
     def wait_for_report(
@@ -204,11 +194,8 @@ class DocumentClient:
         every filter is left out, since the token carries the original query. Lists take 1 to
         10 values (statuses any number); ``page_size`` is 1 to 100 (Amazon's default 10).
         """
-        if next_token is not None:
-            if not next_token:
-                raise ValueError("next_token must not be empty")
-            query: dict[str, str] = {"nextToken": next_token}
-        else:
+
+        def first_page() -> dict[str, str]:
             if report_types is None:
                 raise ValueError("getReports needs report_types (or a next_token)")
             query = {"reportTypes": _csv("reportTypes", report_types, MAX_FILTER_VALUES)}
@@ -227,14 +214,10 @@ class DocumentClient:
                 query["createdSince"] = format_amazon_datetime(created_since)
             if created_until is not None:
                 query["createdUntil"] = format_amazon_datetime(created_until)
-        response = self.transport.call("getReports", query=query)
-        return parse_response(
-            ReportsPage,
-            response.body,
-            operation="getReports",
-            status=response.status,
-            request_id=response.request_id,
-        )
+            return query
+
+        query = page_query("nextToken", next_token, first_page)
+        return call_parsed(self.transport, ReportsPage, "getReports", query=query)
 
     def iter_reports(
         self,
@@ -251,29 +234,23 @@ class DocumentClient:
         A repeating token or page raises :class:`~.errors.MalformedResponseError`. Mind the
         usage plan: getReports allows one call every ten seconds after a burst of ten.
         """
-        guard = PageTokenGuard("getReports")
-        seen: set[str] = set()
-        page = self.get_reports(
-            report_types=report_types,
-            processing_statuses=processing_statuses,
-            marketplace_ids=marketplace_ids,
-            page_size=page_size,
-            created_since=created_since,
-            created_until=created_until,
+        pages = follow_pages(
+            "getReports",
+            lambda: self.get_reports(
+                report_types=report_types,
+                processing_statuses=processing_statuses,
+                marketplace_ids=marketplace_ids,
+                page_size=page_size,
+                created_since=created_since,
+                created_until=created_until,
+            ),
+            lambda token: self.get_reports(next_token=token),
+            next_token=lambda page: page.next_token,
+            fingerprint=lambda page: tuple(r.report_id for r in page.reports),
         )
-        while True:
-            for report in page.reports:
-                if report.report_id not in seen:
-                    seen.add(report.report_id)
-                    yield report
-            guard.check(
-                page.next_token,
-                fingerprint=tuple(r.report_id for r in page.reports),
-                request_id=page.request_id,
-            )
-            if not page.next_token:
-                return
-            page = self.get_reports(next_token=page.next_token)
+        yield from unique_by(
+            (report for page in pages for report in page.reports), key=lambda r: r.report_id
+        )
 
     def cancel_report(self, report_id: str) -> None:
         """Cancel a report; Amazon cancels only reports still IN_QUEUE."""
@@ -281,15 +258,11 @@ class DocumentClient:
 
     def get_report_document(self, report_document_id: str) -> ReportDocument:
         """Where to download a finished report: a presigned URL valid for five minutes."""
-        response = self.transport.call(
-            "getReportDocument", path_params={"reportDocumentId": _id(report_document_id)}
-        )
-        return parse_response(
+        return call_parsed(
+            self.transport,
             ReportDocument,
-            response.body,
-            operation="getReportDocument",
-            status=response.status,
-            request_id=response.request_id,
+            "getReportDocument",
+            path_params={"reportDocumentId": _id(report_document_id)},
         )
 
     def download(self, document: ReportDocument) -> bytes:

@@ -29,10 +29,11 @@ with a few deliberate rules:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -50,9 +51,12 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from connectors.amazon_business.errors import MalformedResponseError, redact_url
+
+if TYPE_CHECKING:
+    from connectors.amazon_business.transport import Transport
 
 __all__ = [
     "AmazonModel",
@@ -103,11 +107,15 @@ __all__ = [
     "TransactionType",
     "TransactionsPage",
     "UtcDateTime",
+    "call_parsed",
+    "follow_pages",
     "format_amazon_datetime",
+    "page_query",
     "parse_decimal_string",
     "parse_json_object",
     "parse_response",
     "to_utc",
+    "unique_by",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -1008,6 +1016,27 @@ def parse_json_object(
     return body
 
 
+def call_parsed(transport: Transport, model: type[M], operation: str, **request: Any) -> M:
+    """Send ``operation`` and parse its answer as ``model`` (see :func:`parse_response`).
+
+    ``request`` is passed on to :meth:`~.transport.Transport.call` (``path_params``, ``query``,
+    ``body``); the answer's status and ``x-amzn-RequestId`` go into any error.
+    """
+    response = transport.call(operation, **request)
+    return parse_response(
+        model,
+        response.body,
+        operation=operation,
+        status=response.status,
+        request_id=response.request_id,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Pagination: a next page is asked for with its token alone
+# --------------------------------------------------------------------------------------------
+
+
 class PageTokenGuard:
     """Stops a pagination loop that Amazon's answers would make endless.
 
@@ -1052,3 +1081,58 @@ class PageTokenGuard:
                     request_id=request_id,
                 )
             self._tokens.add(next_token)
+
+
+P = TypeVar("P", bound=ResponseModel)
+T = TypeVar("T")
+
+
+def page_query(
+    token_name: str, token: str | None, first_page: Callable[[], dict[str, str]]
+) -> dict[str, str]:
+    """The query of one page: ``{token_name: token}`` alone, or ``first_page()`` without a token.
+
+    Amazon wants a next-page token sent as the only parameter (it carries the original query),
+    so the first page's parameters are built, and checked, only when there is no token.
+    """
+    if token is None:
+        return first_page()
+    if not token:
+        raise ValueError(f"{to_snake(token_name)} must not be empty")
+    return {token_name: token}
+
+
+def follow_pages(
+    operation: str,
+    first: Callable[[], P],
+    after: Callable[[str], P],
+    *,
+    next_token: Callable[[P], str | None],
+    fingerprint: Callable[[P], tuple[str, ...]],
+) -> Iterator[P]:
+    """Every page of one query: ``first()``, then ``after(token)`` while a page has a token.
+
+    An empty token counts as none. A repeating token or page (see :class:`PageTokenGuard`) raises
+    :class:`MalformedResponseError` once the pages before it have been yielded.
+    """
+    guard = PageTokenGuard(operation)
+    page = first()
+    while True:
+        yield page
+        token = next_token(page)
+        guard.check(token, fingerprint=fingerprint(page), request_id=page.request_id)
+        if not token:
+            return
+        page = after(token)
+
+
+def unique_by(items: Iterable[T], key: Callable[[T], Hashable | None]) -> Iterator[T]:
+    """``items`` in order, each key once; an item whose key is ``None`` is always passed on."""
+    seen: set[Hashable] = set()
+    for item in items:
+        value = key(item)
+        if value is not None:
+            if value in seen:
+                continue
+            seen.add(value)
+        yield item

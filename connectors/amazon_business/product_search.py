@@ -38,11 +38,14 @@ def query_value(value: object) -> str:
     raise TypeError(f"cannot send {type(value).__name__} as a query parameter")
 
 
+def _given(params: Mapping[str, object]) -> dict[str, Any]:
+    """snake_case keyword arguments under their camelCase names, leaving out the ``None`` ones."""
+    return {to_camel(name): value for name, value in params.items() if value is not None}
+
+
 def build_query(params: Mapping[str, object]) -> dict[str, str]:
     """snake_case keyword arguments as a camelCase query, leaving out the ``None`` ones."""
-    return {
-        to_camel(name): query_value(value) for name, value in params.items() if value is not None
-    }
+    return {name: query_value(value) for name, value in _given(params).items()}
 
 
 def _ids(name: str, values: Iterable[str]) -> list[str]:
@@ -58,16 +61,34 @@ class ProductSearchClient:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
 
-    def _get(
+    def _get(self, operation: str, arguments: Mapping[str, Any], *path: str) -> dict[str, Any]:
+        """A GET of the calling method's ``arguments`` (its ``locals()``, taken first thing).
+
+        ``user_email`` goes into the header, the parameters named in ``path`` into the URL and
+        every other one but ``self`` into the query.
+        """
+        params = dict(arguments)
+        del params["self"]
+        user_email = params.pop("user_email")
+        path_params = {to_camel(name): params.pop(name) for name in path}
+        return self._send(
+            operation,
+            query=build_query(params),
+            path_params=path_params or None,
+            user_email=user_email,
+        )
+
+    def _send(
         self,
         operation: str,
-        query: dict[str, str],
         *,
-        path_params: dict[str, str] | None = None,
+        query: dict[str, str],
         user_email: str | None,
+        path_params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         response = self.transport.call(
-            operation, path_params=path_params, query=query, user_email=user_email
+            operation, path_params=path_params, query=query, body=body, user_email=user_email
         )
         return parse_json_object(
             response.body,
@@ -114,9 +135,7 @@ class ProductSearchClient:
         ``product_region`` is the store (``"US"``, ``"DE"``, ...) and ``locale`` an IETF tag
         (``"en_US"``). Pages are zero-based; ``page_size`` is at most 24 without a privilege.
         """
-        params = dict(locals())  # first statement: exactly the parameters
-        del params["self"], params["user_email"]
-        return self._get("searchProductsRequest", build_query(params), user_email=user_email)
+        return self._get("searchProductsRequest", locals())
 
     def get_product(
         self,
@@ -134,14 +153,7 @@ class ProductSearchClient:
         group_tag: str | None = None,
     ) -> dict[str, Any]:
         """productsRequest: one product by ASIN, with offers and images if ``facets`` ask."""
-        params = dict(locals())
-        del params["self"], params["user_email"], params["product_id"]
-        return self._get(
-            "productsRequest",
-            build_query(params),
-            path_params={"productId": product_id},
-            user_email=user_email,
-        )
+        return self._get("productsRequest", locals(), "product_id")
 
     def search_offers(
         self,
@@ -160,14 +172,7 @@ class ProductSearchClient:
         inclusions_for_offers: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """searchOffersRequest: the offers for one ASIN, page by page."""
-        params = dict(locals())
-        del params["self"], params["user_email"], params["product_id"]
-        return self._get(
-            "searchOffersRequest",
-            build_query(params),
-            path_params={"productId": product_id},
-            user_email=user_email,
-        )
+        return self._get("searchOffersRequest", locals(), "product_id")
 
     def get_products_by_asins(
         self,
@@ -185,19 +190,19 @@ class ProductSearchClient:
         group_tag: str | None = None,
     ) -> dict[str, Any]:
         """getProductsByAsins: up to 30 products in one call."""
-        body: dict[str, Any] = {
+        body = {
             "productIds": _ids("product_ids", product_ids),
             "productRegion": product_region,
             "locale": locale,
+            **_given(
+                {
+                    "shipping_region": shipping_region,
+                    "shipping_postal_code": shipping_postal_code,
+                    "quantity": quantity,
+                    "facets": None if facets is None else list(facets),
+                }
+            ),
         }
-        if shipping_region is not None:
-            body["shippingRegion"] = shipping_region
-        if shipping_postal_code is not None:
-            body["shippingPostalCode"] = shipping_postal_code
-        if quantity is not None:
-            body["quantity"] = quantity
-        if facets is not None:
-            body["facets"] = list(facets)
         query = build_query(
             {
                 "inclusions_for_products": inclusions_for_products,
@@ -205,15 +210,7 @@ class ProductSearchClient:
                 "group_tag": group_tag,
             }
         )
-        response = self.transport.call(
-            "getProductsByAsins", query=query, body=body, user_email=user_email
-        )
-        return parse_json_object(
-            response.body,
-            operation="getProductsByAsins",
-            status=response.status,
-            request_id=response.request_id,
-        )
+        return self._send("getProductsByAsins", query=query, body=body, user_email=user_email)
 
     def get_offers_by_offer_ids(
         self,
@@ -231,24 +228,15 @@ class ProductSearchClient:
         inclusions = list(inclusions_for_offers)
         if not inclusions:
             raise ValueError("getOffersByOfferIds requires at least one inclusion for offers")
-        body: dict[str, Any] = {
+        body = {
             "offersByOfferIdsRequest": [
                 {"offerId": offer_id} for offer_id in _ids("offer_ids", offer_ids)
             ],
             "productRegion": product_region,
             "locale": locale,
+            **_given(
+                {"shipping_region": shipping_region, "shipping_postal_code": shipping_postal_code}
+            ),
         }
-        if shipping_region is not None:
-            body["shippingRegion"] = shipping_region
-        if shipping_postal_code is not None:
-            body["shippingPostalCode"] = shipping_postal_code
         query = build_query({"inclusions_for_offers": inclusions, "group_tag": group_tag})
-        response = self.transport.call(
-            "getOffersByOfferIds", query=query, body=body, user_email=user_email
-        )
-        return parse_json_object(
-            response.body,
-            operation="getOffersByOfferIds",
-            status=response.status,
-            request_id=response.request_id,
-        )
+        return self._send("getOffersByOfferIds", query=query, body=body, user_email=user_email)

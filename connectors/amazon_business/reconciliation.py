@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from connectors.amazon_business.models import (
@@ -37,12 +38,14 @@ from connectors.amazon_business.models import (
     InvoicePaymentDetailsResponse,
     InvoicePaymentDetailsResult,
     OrderLineItem,
-    PageTokenGuard,
     Transaction,
     TransactionsPage,
+    call_parsed,
+    follow_pages,
     format_amazon_datetime,
-    parse_response,
+    page_query,
     to_utc,
+    unique_by,
 )
 from connectors.amazon_business.transport import Transport
 
@@ -127,20 +130,10 @@ class ReconciliationClient:
         token between runs and resume with it (Amazon's sibling APIs expire tokens after minutes,
         so a lost token means re-reading the window, not an error).
         """
-        if next_page_token is not None:
-            if not next_page_token:
-                raise ValueError("next_page_token must not be empty")
-            query = {"nextPageToken": next_page_token}
-        else:
-            query = _window_query(feed_start, feed_end)
-        response = self.transport.call("getTransactions", query=query)
-        return parse_response(
-            TransactionsPage,
-            response.body,
-            operation="getTransactions",
-            status=response.status,
-            request_id=response.request_id,
+        query = page_query(
+            "nextPageToken", next_page_token, lambda: _window_query(feed_start, feed_end)
         )
+        return call_parsed(self.transport, TransactionsPage, "getTransactions", query=query)
 
     def iter_transaction_pages(
         self,
@@ -158,20 +151,17 @@ class ReconciliationClient:
         :meth:`iter_transactions` for a de-duplicated stream.
         """
         for start, end in split_windows(feed_start, feed_end, window):
-            guard = PageTokenGuard("getTransactions")
-            page = self.get_transactions_page(start, end)
-            pages = 1
-            while True:
-                yield page
-                guard.check(
-                    page.next_page_token,
-                    fingerprint=_transaction_fingerprint(page),
-                    request_id=page.request_id,
-                )
-                if not page.next_page_token:
-                    break
-                page = self.get_transactions_page(start, end, page.next_page_token)
+            fetch = partial(self.get_transactions_page, start, end)
+            pages = 0
+            for page in follow_pages(
+                "getTransactions",
+                fetch,
+                fetch,
+                next_token=lambda page: page.next_page_token,
+                fingerprint=_transaction_fingerprint,
+            ):
                 pages += 1
+                yield page
             log.debug("getTransactions %s .. %s: %d page(s)", start, end, pages)
 
     def iter_transactions(
@@ -187,15 +177,11 @@ class ReconciliationClient:
         ``transactionId`` optional; a transaction without one cannot be de-duplicated and is
         passed through.
         """
-        seen: set[str] = set()
-        for page in self.iter_transaction_pages(feed_start, feed_end, window=window):
-            for transaction in page.transactions:
-                tid = transaction.transaction_id
-                if tid is not None:
-                    if tid in seen:
-                        continue
-                    seen.add(tid)
-                yield transaction
+        pages = self.iter_transaction_pages(feed_start, feed_end, window=window)
+        yield from unique_by(
+            (transaction for page in pages for transaction in page.transactions),
+            key=lambda transaction: transaction.transaction_id,
+        )
 
     # -- invoices ----------------------------------------------------------------------------
 
@@ -237,13 +223,8 @@ class ReconciliationClient:
                 for item in batch
             ]
         }
-        response = self.transport.call("getInvoiceDetailsByOrderLineItems", body=body)
-        parsed = parse_response(
-            InvoiceDetailsResponse,
-            response.body,
-            operation="getInvoiceDetailsByOrderLineItems",
-            status=response.status,
-            request_id=response.request_id,
+        parsed = call_parsed(
+            self.transport, InvoiceDetailsResponse, "getInvoiceDetailsByOrderLineItems", body=body
         )
         return parsed.invoice_details_by_order_line_items
 
@@ -269,15 +250,11 @@ class ReconciliationClient:
         results: list[InvoicePaymentDetailsResult] = []
         for offset in range(0, len(unique), MAX_INVOICE_IDS_PER_CALL):
             batch = unique[offset : offset + MAX_INVOICE_IDS_PER_CALL]
-            response = self.transport.call(
-                "getBatchInvoicePaymentDetails", body={"invoiceIds": batch}
-            )
-            parsed = parse_response(
+            parsed = call_parsed(
+                self.transport,
                 InvoicePaymentDetailsResponse,
-                response.body,
-                operation="getBatchInvoicePaymentDetails",
-                status=response.status,
-                request_id=response.request_id,
+                "getBatchInvoicePaymentDetails",
+                body={"invoiceIds": batch},
             )
             results.extend(parsed.invoice_payment_details_results)
         return results

@@ -21,10 +21,13 @@ from connectors.amazon_business.errors import MalformedResponseError, NotFoundEr
 from connectors.amazon_business.models import (
     Order,
     OrdersPage,
-    PageTokenGuard,
+    call_parsed,
+    follow_pages,
     format_amazon_datetime,
+    page_query,
     parse_response,
     to_utc,
+    unique_by,
 )
 from connectors.amazon_business.transport import Transport
 
@@ -39,6 +42,12 @@ def _include_flags(
         "includeCharges": include_charges,
     }
     return {name: "true" for name, on in flags.items() if on}
+
+
+def _date_query(start: datetime, end: datetime) -> dict[str, str]:
+    if to_utc(start) >= to_utc(end):
+        raise ValueError(f"end must be after start: {start} .. {end}")
+    return {"startDate": format_amazon_datetime(start), "endDate": format_amazon_datetime(end)}
 
 
 class ReportingClient:
@@ -62,26 +71,15 @@ class ReportingClient:
         With ``next_page_token`` only the token is sent, as Amazon requires; the dates and flags
         are then ignored.
         """
-        if next_page_token is not None:
-            if not next_page_token:
-                raise ValueError("next_page_token must not be empty")
-            query = {"nextPageToken": next_page_token}
-        else:
-            if to_utc(start) >= to_utc(end):
-                raise ValueError(f"end must be after start: {start} .. {end}")
-            query = {
-                "startDate": format_amazon_datetime(start),
-                "endDate": format_amazon_datetime(end),
+        query = page_query(
+            "nextPageToken",
+            next_page_token,
+            lambda: {
+                **_date_query(start, end),
                 **_include_flags(include_line_items, include_shipments, include_charges),
-            }
-        response = self.transport.call("getOrdersByOrderDate", query=query)
-        return parse_response(
-            OrdersPage,
-            response.body,
-            operation="getOrdersByOrderDate",
-            status=response.status,
-            request_id=response.request_id,
+            },
         )
+        return call_parsed(self.transport, OrdersPage, "getOrdersByOrderDate", query=query)
 
     def iter_orders(
         self,
@@ -98,28 +96,22 @@ class ReportingClient:
         orders under different tokens); a repeating token or page raises
         :class:`~.errors.MalformedResponseError`.
         """
-        guard = PageTokenGuard("getOrdersByOrderDate")
-        seen: set[str] = set()
-        page = self.get_orders_page(
-            start,
-            end,
-            include_line_items=include_line_items,
-            include_shipments=include_shipments,
-            include_charges=include_charges,
+        pages = follow_pages(
+            "getOrdersByOrderDate",
+            lambda: self.get_orders_page(
+                start,
+                end,
+                include_line_items=include_line_items,
+                include_shipments=include_shipments,
+                include_charges=include_charges,
+            ),
+            lambda token: self.get_orders_page(start, end, next_page_token=token),
+            next_token=lambda page: page.next_page_token,
+            fingerprint=lambda page: tuple(o.order_id for o in page.orders),
         )
-        while True:
-            for order in page.orders:
-                if order.order_id not in seen:
-                    seen.add(order.order_id)
-                    yield order
-            guard.check(
-                page.next_page_token,
-                fingerprint=tuple(o.order_id for o in page.orders),
-                request_id=page.request_id,
-            )
-            if not page.next_page_token:
-                return
-            page = self.get_orders_page(start, end, next_page_token=page.next_page_token)
+        yield from unique_by(
+            (order for page in pages for order in page.orders), key=lambda order: order.order_id
+        )
 
     def get_order(
         self,

@@ -114,16 +114,16 @@ _ORDER_REQUIRED = (
     "orderNetTotal",
     "businessOrderInfo",
 )
-_LINE_MONEY_FIELDS = (
-    "totalAmount",
+#: The parts of a line's ``totalAmount``, which is their sum when a file leaves it out.
+_LINE_TOTAL_PARTS = (
     "principalAmount",
     "shippingCharge",
     "regulatoryFee",
     "giftWrappingCharge",
     "discount",
     "tax",
-    "unitPrice",
 )
+_LINE_MONEY_FIELDS = ("totalAmount", *_LINE_TOTAL_PARTS, "unitPrice")
 _LINE_STRING_FIELDS = (
     "refundReason",
     "taxRate",
@@ -318,20 +318,7 @@ class _Line:
         """``totalAmount``, or the sum of the components when the file leaves it out."""
         if "totalAmount" in self.amounts:
             return self.amounts["totalAmount"]
-        return sum(
-            (
-                self.get(name)
-                for name in (
-                    "principalAmount",
-                    "shippingCharge",
-                    "regulatoryFee",
-                    "giftWrappingCharge",
-                    "discount",
-                    "tax",
-                )
-            ),
-            _ZERO,
-        )
+        return sum((self.get(name) for name in _LINE_TOTAL_PARTS), _ZERO)
 
 
 def _optional_str(obj: Mapping[str, Any], name: str, where: str) -> str | None:

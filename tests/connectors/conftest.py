@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -24,7 +25,7 @@ from pydantic import SecretStr
 from connectors.amazon_business.client import AmazonBusinessClient
 from connectors.amazon_business.operations import OPERATIONS, UsagePlan
 from connectors.amazon_business.roles import Role
-from connectors.amazon_business.transport import ConnectionConfig
+from connectors.amazon_business.transport import ApiResponse, ConnectionConfig, Transport
 from connectors.sandbox.generator import generate_scenario
 from connectors.sandbox.scenario import Scenario
 from connectors.sandbox.server import SandboxConfig, SandboxServer
@@ -33,6 +34,9 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 USER_EMAIL = "buyer@example.com"
 #: Generous plans for every operation, on the sandbox and the client alike.
 FAST_PLANS: dict[str, UsagePlan] = {name: UsagePlan(200.0, 200) for name in OPERATIONS}
+
+SandboxFactory = Callable[..., SandboxServer]
+SandboxClientFactory = Callable[..., tuple[AmazonBusinessClient, SandboxServer]]
 
 
 @pytest.fixture(scope="session")
@@ -76,25 +80,19 @@ def party(redis_client: redis.Redis) -> Iterator[Party]:
 
 
 @pytest.fixture()
-def make_sandbox() -> Iterator[Callable[..., SandboxServer]]:
+def make_sandbox() -> Iterator[SandboxFactory]:
     """``make_sandbox(scenario, **config)``: a started sandbox, stopped after the test."""
-    servers: list[SandboxServer] = []
+    with ExitStack() as servers:
 
-    def make(scenario: Scenario, **overrides: Any) -> SandboxServer:
-        settings: dict[str, Any] = {"usage_plans": dict(FAST_PLANS), "seed": 3}
-        settings.update(overrides)
-        server = SandboxServer(scenario, SandboxConfig(**settings))
-        server.start()
-        servers.append(server)
-        return server
+        def make(scenario: Scenario, **overrides: Any) -> SandboxServer:
+            settings: dict[str, Any] = {"usage_plans": dict(FAST_PLANS), "seed": 3, **overrides}
+            return servers.enter_context(SandboxServer(scenario, SandboxConfig(**settings)))
 
-    yield make
-    for server in servers:
-        server.stop()
+        yield make
 
 
 @pytest.fixture()
-def sandbox(make_sandbox: Callable[..., SandboxServer], scenario: Scenario) -> SandboxServer:
+def sandbox(make_sandbox: SandboxFactory, scenario: Scenario) -> SandboxServer:
     return make_sandbox(scenario, report_processing_seconds=0.2)
 
 
@@ -116,6 +114,33 @@ def connection_config(sandbox: SandboxServer, party: Party, **overrides: Any) ->
     return ConnectionConfig(**settings)
 
 
+def client_for(
+    sandbox: SandboxServer,
+    party: Party,
+    redis_client: redis.Redis,
+    *,
+    blocking: bool = False,
+    **overrides: Any,
+) -> AmazonBusinessClient:
+    """A client of ``sandbox`` for ``party`` (``overrides`` as for :func:`connection_config`)."""
+    return AmazonBusinessClient.from_config(
+        connection_config(sandbox, party, **overrides), redis=redis_client, blocking=blocking
+    )
+
+
+@pytest.fixture()
+def sandbox_client(
+    make_sandbox: SandboxFactory, scenario: Scenario, party: Party, redis_client: redis.Redis
+) -> SandboxClientFactory:
+    """``sandbox_client(**config)``: a sandbox of ``scenario`` so configured, and a client of it."""
+
+    def make(**config: Any) -> tuple[AmazonBusinessClient, SandboxServer]:
+        sandbox = make_sandbox(scenario, **config)
+        return client_for(sandbox, party, redis_client), sandbox
+
+    return make
+
+
 @pytest.fixture()
 def config(sandbox: SandboxServer, party: Party) -> ConnectionConfig:
     return connection_config(sandbox, party)
@@ -124,6 +149,22 @@ def config(sandbox: SandboxServer, party: Party) -> ConnectionConfig:
 @pytest.fixture()
 def client(config: ConnectionConfig, redis_client: redis.Redis) -> AmazonBusinessClient:
     return AmazonBusinessClient.from_config(config, redis=redis_client)
+
+
+class ScriptedTransport:
+    """Stands in for a :class:`Transport`: answers ``call`` with scripted bodies, in order, and
+    records the query of each call (request ids ``rid-1``, ``rid-2``, ...)."""
+
+    def __init__(self, bodies: list[Any]) -> None:
+        self.bodies = list(bodies)
+        self.queries: list[dict[str, str]] = []
+
+    def call(self, operation_name: str, **kwargs: Any) -> ApiResponse:
+        self.queries.append(dict(kwargs.get("query") or {}))
+        return ApiResponse(200, self.bodies.pop(0), f"rid-{len(self.queries)}", None)
+
+    def as_transport(self) -> Transport:
+        return cast(Transport, self)
 
 
 @dataclass

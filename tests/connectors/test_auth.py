@@ -13,12 +13,11 @@ import redis
 from pydantic import SecretStr
 
 from connectors.amazon_business.auth import LocalTokenCache, LwaAuth, RedisTokenCache, cache_ttl
-from connectors.amazon_business.client import AmazonBusinessClient
 from connectors.amazon_business.errors import AuthError, ConfigurationError
 from connectors.amazon_business.transport import ConnectionConfig, shared_session
 from connectors.sandbox.scenario import Scenario
 from connectors.sandbox.server import LWA_OPERATION, SandboxServer
-from tests.connectors.conftest import REDIS_URL, Party, connection_config
+from tests.connectors.conftest import REDIS_URL, Party, SandboxClientFactory, connection_config
 
 WINDOW = (datetime(2025, 1, 6, tzinfo=UTC), datetime(2025, 1, 8, tzinfo=UTC))
 
@@ -46,14 +45,10 @@ def test_cache_ttl_stays_below_expiry() -> None:
 
 
 def test_token_is_cached_in_redis_and_refreshed_when_it_expires(
-    make_sandbox: Callable[..., SandboxServer],
-    scenario: Scenario,
-    party: Party,
-    redis_client: redis.Redis,
+    sandbox_client: SandboxClientFactory, party: Party, redis_client: redis.Redis
 ) -> None:
     # The sandbox issues tokens that live 2 s; the cache keeps them 1.6 s (80 %).
-    sandbox = make_sandbox(scenario, token_ttl_seconds=2)
-    client = AmazonBusinessClient.from_config(connection_config(sandbox, party), redis=redis_client)
+    client, sandbox = sandbox_client(token_ttl_seconds=2)
     first = client.transport.auth.access_token()
     assert first == client.transport.auth.access_token()
     assert redis_client.get(party.lwa_key) == first.encode()
@@ -69,13 +64,9 @@ def test_token_is_cached_in_redis_and_refreshed_when_it_expires(
 
 
 def test_a_401_refreshes_the_token_and_retries_once(
-    make_sandbox: Callable[..., SandboxServer],
-    scenario: Scenario,
-    party: Party,
-    redis_client: redis.Redis,
+    sandbox_client: SandboxClientFactory, party: Party, redis_client: redis.Redis
 ) -> None:
-    sandbox = make_sandbox(scenario)
-    client = AmazonBusinessClient.from_config(connection_config(sandbox, party), redis=redis_client)
+    client, sandbox = sandbox_client()
     # A token the cache believes in but Amazon does not know (revoked, or from another sandbox).
     redis_client.set(party.lwa_key, "Atza|revoked-token", ex=600)
     page = client.reconciliation.get_transactions_page(*WINDOW)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +35,7 @@ from connectors.amazon_business.transport import gunzip_capped
 from connectors.sandbox.scenario import Scenario
 from connectors.sandbox.server import SandboxServer
 
-from .conftest import Party, connection_config
+from .conftest import Party, SandboxClientFactory, SandboxFactory, client_for
 
 
 def a_document(scenario: Scenario, credit: bool = False) -> tuple[str, Any]:
@@ -63,14 +62,6 @@ def poll(documents: DocumentClient, report_id: str) -> Report:
 def pdf_text(content: bytes) -> str:
     reader = PdfReader(io.BytesIO(content))
     return "\n".join(page.extract_text() for page in reader.pages)
-
-
-def client_for(
-    sandbox: SandboxServer, party: Party, redis: Any, **config: Any
-) -> AmazonBusinessClient:
-    return AmazonBusinessClient.from_config(
-        connection_config(sandbox, party, **config), redis=redis
-    )
 
 
 # -- lifecycle ------------------------------------------------------------------------------
@@ -153,11 +144,9 @@ def test_create_report_checks_its_input(
     assert sandbox.request_log() == []
 
 
-def test_cancel_a_queued_report(
-    make_sandbox: Callable[..., SandboxServer], scenario: Scenario, party: Party, redis_client: Any
-) -> None:
-    sandbox = make_sandbox(scenario, report_processing_seconds=60)
-    documents = client_for(sandbox, party, redis_client).documents
+def test_cancel_a_queued_report(sandbox_client: SandboxClientFactory, scenario: Scenario) -> None:
+    client, sandbox = sandbox_client(report_processing_seconds=60)
+    documents = client.documents
     number, _ = a_document(scenario)
     report_id = documents.create_report(invoice_report_options(number))
     documents.cancel_report(report_id)
@@ -244,10 +233,9 @@ def finished_document(client: AmazonBusinessClient, scenario: Scenario) -> Repor
 
 
 def test_gzip_documents_are_gunzipped(
-    make_sandbox: Callable[..., SandboxServer], scenario: Scenario, party: Party, redis_client: Any
+    sandbox_client: SandboxClientFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(scenario, report_processing_seconds=0.1, gzip_documents=True)
-    client = client_for(sandbox, party, redis_client)
+    client, _ = sandbox_client(report_processing_seconds=0.1, gzip_documents=True)
     document = finished_document(client, scenario)
     assert document.compression_algorithm == "GZIP"
     content = client.documents.download(document)
@@ -255,10 +243,9 @@ def test_gzip_documents_are_gunzipped(
 
 
 def test_an_expired_url_raises_and_a_new_one_works(
-    make_sandbox: Callable[..., SandboxServer], scenario: Scenario, party: Party, redis_client: Any
+    sandbox_client: SandboxClientFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(scenario, report_processing_seconds=0.1, document_url_ttl_seconds=0.3)
-    client = client_for(sandbox, party, redis_client)
+    client, _ = sandbox_client(report_processing_seconds=0.1, document_url_ttl_seconds=0.3)
     document = finished_document(client, scenario)
     time.sleep(0.5)
     with pytest.raises(DocumentUrlExpiredError) as caught:
@@ -270,7 +257,7 @@ def test_an_expired_url_raises_and_a_new_one_works(
 
 
 def test_a_document_beyond_the_cap_is_refused(
-    make_sandbox: Callable[..., SandboxServer], scenario: Scenario, party: Party, redis_client: Any
+    make_sandbox: SandboxFactory, scenario: Scenario, party: Party, redis_client: Any
 ) -> None:
     sandbox = make_sandbox(scenario, report_processing_seconds=0.1, gzip_documents=True)
     client = client_for(sandbox, party, redis_client, download_max_bytes=600)

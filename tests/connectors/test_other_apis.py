@@ -14,7 +14,7 @@ from connectors.amazon_business.ordering import TRIAL_MODE, json_numbers, line_i
 from connectors.amazon_business.product_search import build_query
 from connectors.sandbox.server import SandboxServer
 
-from .conftest import USER_EMAIL, Party, connection_config
+from .conftest import USER_EMAIL, Party, client_for
 
 US = ("US", "en_US")
 
@@ -107,9 +107,7 @@ def test_product_search_limits(client: AmazonBusinessClient, sandbox: SandboxSer
 def test_the_user_email_comes_from_the_call_or_the_configuration(
     sandbox: SandboxServer, party: Party, redis_client: Any
 ) -> None:
-    client = AmazonBusinessClient.from_config(
-        connection_config(sandbox, party, user_email=None), redis=redis_client
-    )
+    client = client_for(sandbox, party, redis_client, user_email=None)
     with pytest.raises(ValueError, match="ABRECON_USER_EMAIL"):
         client.product_search.search_products(*US)
     found = client.product_search.search_products(*US, user_email="other@example.com")

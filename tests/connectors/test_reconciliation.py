@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, cast
@@ -20,11 +19,10 @@ from connectors.amazon_business.reconciliation import (
     split_windows,
 )
 from connectors.amazon_business.roles import Role
-from connectors.amazon_business.transport import ApiResponse, Transport
 from connectors.sandbox.scenario import Scenario
 from connectors.sandbox.server import SandboxServer
 
-from .conftest import Party, connection_config
+from .conftest import Party, SandboxClientFactory, ScriptedTransport, client_for
 
 RANGE_START = datetime(2024, 12, 1, tzinfo=UTC)
 RANGE_END = datetime(2025, 6, 1, tzinfo=UTC)
@@ -62,13 +60,9 @@ def test_split_windows_takes_naive_times_as_utc_and_checks_its_input() -> None:
 
 
 def test_pages_follow_next_page_token_alone(
-    make_sandbox: Callable[..., SandboxServer],
-    scenario: Scenario,
-    party: Party,
-    redis_client: Any,
+    sandbox_client: SandboxClientFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(scenario, transactions_page_size=7)
-    client = AmazonBusinessClient.from_config(connection_config(sandbox, party), redis=redis_client)
+    client, sandbox = sandbox_client(transactions_page_size=7)
     pages = list(
         client.reconciliation.iter_transaction_pages(
             RANGE_START, RANGE_END, window=timedelta(days=365)
@@ -93,13 +87,9 @@ def test_pages_follow_next_page_token_alone(
 
 
 def test_windows_over_a_long_range_fetch_everything_once(
-    make_sandbox: Callable[..., SandboxServer],
-    scenario: Scenario,
-    party: Party,
-    redis_client: Any,
+    sandbox_client: SandboxClientFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(scenario, transactions_page_size=5)
-    client = AmazonBusinessClient.from_config(connection_config(sandbox, party), redis=redis_client)
+    client, sandbox = sandbox_client(transactions_page_size=5)
     transactions = list(
         client.reconciliation.iter_transactions(RANGE_START, RANGE_END, window=timedelta(days=9))
     )
@@ -225,8 +215,9 @@ def test_payment_details_checks_ids_and_skips_an_empty_call(
 def test_missing_role_sends_nothing(
     sandbox: SandboxServer, party: Party, redis_client: Any
 ) -> None:
-    config = connection_config(sandbox, party, roles=frozenset({Role.AMAZON_BUSINESS_ANALYTICS}))
-    client = AmazonBusinessClient.from_config(config, redis=redis_client)
+    client = client_for(
+        sandbox, party, redis_client, roles=frozenset({Role.AMAZON_BUSINESS_ANALYTICS})
+    )
     with pytest.raises(RoleNotGrantedError, match="Business Purchase Reconciliation"):
         client.reconciliation.get_transactions_page(RANGE_START, RANGE_END)
     assert sandbox.request_log() == []
@@ -235,21 +226,9 @@ def test_missing_role_sends_nothing(
 # -- loop protection (scripted answers: the sandbox never repeats a token) ------------------
 
 
-class ScriptedTransport:
-    """Answers ``call`` with scripted bodies and records the queries it was given."""
-
-    def __init__(self, bodies: list[dict[str, Any]]) -> None:
-        self.bodies = list(bodies)
-        self.queries: list[dict[str, str]] = []
-
-    def call(self, operation_name: str, **kwargs: Any) -> ApiResponse:
-        self.queries.append(dict(kwargs.get("query") or {}))
-        return ApiResponse(200, self.bodies.pop(0), f"rid-{len(self.queries)}", None)
-
-
 def scripted(bodies: list[dict[str, Any]]) -> tuple[ReconciliationClient, ScriptedTransport]:
     transport = ScriptedTransport(bodies)
-    return ReconciliationClient(cast(Transport, transport)), transport
+    return ReconciliationClient(transport.as_transport()), transport
 
 
 def txn(tid: str) -> dict[str, Any]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -14,24 +13,19 @@ from connectors.amazon_business.client import AmazonBusinessClient
 from connectors.amazon_business.errors import MalformedResponseError, NotFoundError
 from connectors.amazon_business.models import Money
 from connectors.amazon_business.reporting import ReportingClient
-from connectors.amazon_business.transport import ApiResponse, Transport
 from connectors.sandbox.scenario import Scenario
 from connectors.sandbox.server import SandboxServer
 
-from .conftest import Party, connection_config
+from .conftest import SandboxClientFactory, ScriptedTransport
 
 START = datetime(2024, 12, 1, tzinfo=UTC)
 END = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def test_iter_orders_pages_with_the_token_alone(
-    make_sandbox: Callable[..., SandboxServer],
-    scenario: Scenario,
-    party: Party,
-    redis_client: Any,
+    sandbox_client: SandboxClientFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(scenario, orders_page_size=7)
-    client = AmazonBusinessClient.from_config(connection_config(sandbox, party), redis=redis_client)
+    client, sandbox = sandbox_client(orders_page_size=7)
     orders = list(client.reporting.iter_orders(START, END, include_line_items=True))
     assert [o.order_id for o in orders] == [
         o["orderId"] for o in scenario.orders_in_date_window(START, END)
@@ -99,16 +93,8 @@ def test_input_is_checked(client: AmazonBusinessClient) -> None:
         client.reporting.get_order("")
 
 
-class ScriptedTransport:
-    def __init__(self, bodies: list[Any]) -> None:
-        self.bodies = list(bodies)
-
-    def call(self, operation_name: str, **kwargs: Any) -> ApiResponse:
-        return ApiResponse(200, self.bodies.pop(0), "rid", None)
-
-
 def scripted(*bodies: Any) -> ReportingClient:
-    return ReportingClient(cast(Transport, ScriptedTransport(list(bodies))))
+    return ReportingClient(ScriptedTransport(list(bodies)).as_transport())
 
 
 def test_an_answer_about_another_order_is_not_taken_for_the_asked_one() -> None:

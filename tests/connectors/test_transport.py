@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis
 
-from connectors.amazon_business.client import AmazonBusinessClient
 from connectors.amazon_business.errors import (
     RateLimitWaitError,
     RetryableError,
@@ -24,19 +23,11 @@ from connectors.amazon_business.transport import backoff_wait, suggested_wait
 from connectors.sandbox.faults import FaultSpec
 from connectors.sandbox.scenario import Scenario
 from connectors.sandbox.server import DOWNLOAD_OPERATION, SandboxServer
-from tests.connectors.conftest import Party, connection_config
+from tests.connectors.conftest import Party, SandboxClientFactory, SandboxFactory, client_for
 
 START, END = datetime(2025, 1, 6, tzinfo=UTC), datetime(2025, 1, 20, tzinfo=UTC)
 #: The generated scenario's whole feed-date range.
 ALL = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC))
-
-
-def _client(
-    sandbox: SandboxServer, party: Party, redis_client: redis.Redis, **overrides: object
-) -> AmazonBusinessClient:
-    blocking = bool(overrides.pop("blocking", False))
-    config = connection_config(sandbox, party, **overrides)
-    return AmazonBusinessClient.from_config(config, redis=redis_client, blocking=blocking)
 
 
 @pytest.mark.parametrize(
@@ -48,16 +39,9 @@ def _client(
     ],
 )
 def test_error_statuses_become_typed_retryable_errors(
-    make_sandbox: Callable[..., SandboxServer],
-    scenario: Scenario,
-    party: Party,
-    redis_client: redis.Redis,
-    fault: str,
-    error: type[RetryableError],
-    status: int,
+    sandbox_client: SandboxClientFactory, fault: str, error: type[RetryableError], status: int
 ) -> None:
-    sandbox = make_sandbox(scenario, faults=FaultSpec.parse(fault))
-    client = _client(sandbox, party, redis_client)
+    client, sandbox = sandbox_client(faults=FaultSpec.parse(fault))
     with pytest.raises(error) as caught:
         client.reconciliation.get_transactions_page(START, END)
     exc = caught.value
@@ -68,58 +52,50 @@ def test_error_statuses_become_typed_retryable_errors(
 
 
 def test_a_dropped_post_is_not_resent_behind_the_callers_back(
-    make_sandbox: Callable[..., SandboxServer],
-    scenario: Scenario,
-    party: Party,
-    redis_client: redis.Redis,
+    sandbox_client: SandboxClientFactory,
 ) -> None:
-    sandbox = make_sandbox(scenario, faults=FaultSpec.parse("drop=1"))
-    client = _client(sandbox, party, redis_client)
+    client, sandbox = sandbox_client(faults=FaultSpec.parse("drop=1"))
     item = OrderLineItem(order_id="1", order_line_item_id="2", shipment_id="3")
     with pytest.raises(TransportError):
         list(client.reconciliation.get_invoice_details([item]))
     assert len(sandbox.request_log("getInvoiceDetailsByOrderLineItems")) == 1
 
 
-def test_a_dropped_get_is_retried_by_urllib3_then_reported(
-    make_sandbox: Callable[..., SandboxServer],
+@pytest.mark.parametrize(
+    ("fault", "config", "message", "sent"),
+    [
+        # A dropped GET is retried by urllib3, then reported.
+        ("drop=1", {"connection_retries": 2}, "the connection was dropped", 3),
+        ("truncate=1", {}, "cut short", None),
+        (
+            "slow=1,slow_seconds=1.5",
+            {"read_timeout": 0.3, "connection_retries": 0},
+            "timed out",
+            None,
+        ),
+    ],
+    ids=["dropped-get", "truncated-body", "slow-answer"],
+)
+def test_a_broken_exchange_is_a_transport_error(
+    make_sandbox: SandboxFactory,
     scenario: Scenario,
     party: Party,
     redis_client: redis.Redis,
+    fault: str,
+    config: dict[str, Any],
+    message: str,
+    sent: int | None,
 ) -> None:
-    sandbox = make_sandbox(scenario, faults=FaultSpec.parse("drop=1"))
-    client = _client(sandbox, party, redis_client, connection_retries=2)
-    with pytest.raises(TransportError, match="the connection was dropped"):
+    sandbox = make_sandbox(scenario, faults=FaultSpec.parse(fault))
+    client = client_for(sandbox, party, redis_client, **config)
+    with pytest.raises(TransportError, match=message):
         client.reconciliation.get_transactions_page(START, END)
-    assert len(sandbox.request_log("getTransactions")) == 3
-
-
-def test_a_truncated_body_is_a_transport_error(
-    make_sandbox: Callable[..., SandboxServer],
-    scenario: Scenario,
-    party: Party,
-    redis_client: redis.Redis,
-) -> None:
-    sandbox = make_sandbox(scenario, faults=FaultSpec.parse("truncate=1"))
-    client = _client(sandbox, party, redis_client)
-    with pytest.raises(TransportError, match="cut short"):
-        client.reconciliation.get_transactions_page(START, END)
-
-
-def test_a_slow_answer_times_out(
-    make_sandbox: Callable[..., SandboxServer],
-    scenario: Scenario,
-    party: Party,
-    redis_client: redis.Redis,
-) -> None:
-    sandbox = make_sandbox(scenario, faults=FaultSpec.parse("slow=1,slow_seconds=1.5"))
-    client = _client(sandbox, party, redis_client, read_timeout=0.3, connection_retries=0)
-    with pytest.raises(TransportError, match="timed out"):
-        client.reconciliation.get_transactions_page(START, END)
+    if sent is not None:
+        assert len(sandbox.request_log("getTransactions")) == sent
 
 
 def test_blocking_mode_rides_out_faults_to_the_same_result(
-    make_sandbox: Callable[..., SandboxServer],
+    make_sandbox: SandboxFactory,
     scenario: Scenario,
     party: Party,
     redis_client: redis.Redis,
@@ -127,7 +103,7 @@ def test_blocking_mode_rides_out_faults_to_the_same_result(
     clean = make_sandbox(scenario, transactions_page_size=4)
     expected = [
         t.transaction_id
-        for t in _client(clean, party, redis_client).reconciliation.iter_transactions(*ALL)
+        for t in client_for(clean, party, redis_client).reconciliation.iter_transactions(*ALL)
     ]
     faulty = make_sandbox(
         scenario,
@@ -135,7 +111,7 @@ def test_blocking_mode_rides_out_faults_to_the_same_result(
         seed=5,
         transactions_page_size=4,
     )
-    client = _client(faulty, party, redis_client, blocking=True, blocking_max_wait=60.0)
+    client = client_for(faulty, party, redis_client, blocking=True, blocking_max_wait=60.0)
     client.transport._sleep = lambda seconds: None  # the waits are tested below; keep it fast
     got = [t.transaction_id for t in client.reconciliation.iter_transactions(*ALL)]
     assert got == expected and expected
@@ -145,7 +121,7 @@ def test_blocking_mode_rides_out_faults_to_the_same_result(
 def test_an_empty_bucket_asks_the_task_to_come_back_later(
     sandbox: SandboxServer, party: Party, redis_client: redis.Redis
 ) -> None:
-    client = _client(
+    client = client_for(
         sandbox,
         party,
         redis_client,
@@ -170,14 +146,14 @@ def test_suggested_and_backoff_waits() -> None:
 
 
 def test_the_rate_limit_header_lowers_the_shared_rate(
-    make_sandbox: Callable[..., SandboxServer],
+    make_sandbox: SandboxFactory,
     scenario: Scenario,
     party: Party,
     redis_client: redis.Redis,
 ) -> None:
     # The sandbox enforces (and reports) 5/s while our configuration believes in 50/s.
     sandbox = make_sandbox(scenario, usage_plans={"getTransactions": UsagePlan(5.0, 3)})
-    client = _client(
+    client = client_for(
         sandbox, party, redis_client, usage_plans={"getTransactions": UsagePlan(50.0, 3)}
     )
     client.reconciliation.get_transactions_page(START, END)
@@ -186,7 +162,7 @@ def test_the_rate_limit_header_lowers_the_shared_rate(
 
 
 def test_no_secret_in_debug_logs(
-    make_sandbox: Callable[..., SandboxServer],
+    make_sandbox: SandboxFactory,
     scenario: Scenario,
     party: Party,
     redis_client: redis.Redis,
@@ -195,7 +171,7 @@ def test_no_secret_in_debug_logs(
     sandbox = make_sandbox(
         scenario, report_processing_seconds=0.0, faults=FaultSpec.parse("500=0.2"), seed=2
     )
-    client = _client(sandbox, party, redis_client, blocking=True)
+    client = client_for(sandbox, party, redis_client, blocking=True)
     client.transport._sleep = lambda seconds: None
     with caplog.at_level(logging.DEBUG):
         client.transport.auth.invalidate(client.transport.auth.access_token())

@@ -12,21 +12,17 @@ import requests
 from connectors.sandbox.faults import Fault, FaultKind, FaultSpec
 from connectors.sandbox.scenario import Scenario
 from connectors.sandbox.server import SandboxServer
-from tests.sandbox import test_server
+from tests.sandbox.conftest import SandboxFactory
 from tests.sandbox.test_server import (
     ALL_TIME,
     CONTRACT,
     Client,
-    SandboxFactory,
+    finished_report,
     invoice_report,
-    wait_for_report,
+    logged_in_client,
+    report_document,
 )
 from tests.support.api_models import validate_response
-
-# The fixtures of test_server, shared.
-scenario = test_server.scenario
-make_sandbox = test_server.make_sandbox
-
 
 # ---------------------------------------------------------------------------------------------
 # FaultSpec
@@ -106,8 +102,17 @@ def test_pick_is_seeded_and_follows_the_rates() -> None:
 
 
 def faulty_client(make_sandbox: SandboxFactory, spec: str) -> tuple[Client, SandboxServer]:
-    sandbox = make_sandbox(faults=FaultSpec.parse(spec), enforce_usage_plans=False)
-    return Client(sandbox.url).login(), sandbox
+    return logged_in_client(make_sandbox, faults=FaultSpec.parse(spec), enforce_usage_plans=False)
+
+
+def get_transactions(client: Client, timeout: float) -> requests.Response:
+    """getTransactions sent past :meth:`Client.call`, so that a faulty answer is not checked."""
+    return client.session.get(
+        client.url("getTransactions"),
+        params=ALL_TIME,
+        headers={"x-amz-access-token": client.token or ""},
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize(
@@ -120,12 +125,7 @@ def faulty_client(make_sandbox: SandboxFactory, spec: str) -> tuple[Client, Sand
 )
 def test_error_faults(make_sandbox: SandboxFactory, spec: str, status: int, code: str) -> None:
     client, _ = faulty_client(make_sandbox, spec)
-    response = client.session.get(
-        client.url("getTransactions"),
-        params=ALL_TIME,
-        headers={"x-amz-access-token": client.token or ""},
-        timeout=10,
-    )
+    response = get_transactions(client, timeout=10)
     assert response.status_code == status
     assert response.json()["errors"][0]["code"] == code
     assert response.headers["x-amzn-RequestId"]
@@ -140,38 +140,29 @@ def test_slow_fault_answers_late_but_normally(make_sandbox: SandboxFactory) -> N
     assert response.status_code == 200
     assert time.monotonic() - started >= 0.3
     with pytest.raises(requests.Timeout):
-        client.session.get(
-            client.url("getTransactions"),
-            params=ALL_TIME,
-            headers={"x-amz-access-token": client.token or ""},
-            timeout=0.1,
-        )
+        get_transactions(client, timeout=0.1)
 
 
-def test_drop_closes_the_connection_without_an_answer(make_sandbox: SandboxFactory) -> None:
-    client, sandbox = faulty_client(make_sandbox, "drop=1")
-    with pytest.raises(requests.ConnectionError):
-        client.session.get(
-            client.url("getTransactions"),
-            params=ALL_TIME,
-            headers={"x-amz-access-token": client.token or ""},
-            timeout=5,
-        )
+@pytest.mark.parametrize(
+    ("fault", "errors", "logged_status"),
+    [
+        # drop closes the connection without an answer
+        ("drop", (requests.ConnectionError,), 0),
+        # truncate sends part of the body
+        ("truncate", (requests.exceptions.ChunkedEncodingError, requests.ConnectionError), 200),
+    ],
+)
+def test_broken_connection_faults(
+    make_sandbox: SandboxFactory,
+    fault: str,
+    errors: tuple[type[Exception], ...],
+    logged_status: int,
+) -> None:
+    client, sandbox = faulty_client(make_sandbox, f"{fault}=1")
+    with pytest.raises(errors):
+        get_transactions(client, timeout=5)
     entry = sandbox.request_log("getTransactions")[-1]
-    assert (entry.status, entry.fault) == (0, "drop")
-
-
-def test_truncate_sends_part_of_the_body(make_sandbox: SandboxFactory) -> None:
-    client, sandbox = faulty_client(make_sandbox, "truncate=1")
-    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.ConnectionError)):
-        client.session.get(
-            client.url("getTransactions"),
-            params=ALL_TIME,
-            headers={"x-amz-access-token": client.token or ""},
-            timeout=5,
-        )
-    entry = sandbox.request_log("getTransactions")[-1]
-    assert (entry.status, entry.fault) == (200, "truncate")
+    assert (entry.status, entry.fault) == (logged_status, fault)
 
 
 def test_faults_spare_login_and_control_endpoints(make_sandbox: SandboxFactory) -> None:
@@ -184,14 +175,11 @@ def test_faults_spare_login_and_control_endpoints(make_sandbox: SandboxFactory) 
 
 
 def test_faults_hit_document_downloads(make_sandbox: SandboxFactory, scenario: Scenario) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False, report_processing_seconds=0.05)
-    client = Client(sandbox.url).login()
-    report = wait_for_report(
-        client, client.call("createReport", body=invoice_report(scenario)).json()["reportId"]
+    client, sandbox = logged_in_client(
+        make_sandbox, enforce_usage_plans=False, report_processing_seconds=0.05
     )
-    url = client.call(
-        "getReportDocument", path={"reportDocumentId": report["reportDocumentId"]}
-    ).json()["url"]
+    report = finished_report(client, invoice_report(scenario))
+    url = report_document(client, report)["url"]
     sandbox.config.faults = FaultSpec.parse("truncate=1")
     with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.ConnectionError)):
         requests.get(url, timeout=5)
@@ -205,19 +193,13 @@ def test_faults_hit_document_downloads(make_sandbox: SandboxFactory, scenario: S
 
 def test_same_seed_same_faults(make_sandbox: SandboxFactory) -> None:
     def statuses(seed: int) -> list[int]:
-        sandbox = make_sandbox(
-            faults=FaultSpec.parse("429=0.3,500=0.3"), seed=seed, enforce_usage_plans=False
+        client, _ = logged_in_client(
+            make_sandbox,
+            faults=FaultSpec.parse("429=0.3,500=0.3"),
+            seed=seed,
+            enforce_usage_plans=False,
         )
-        client = Client(sandbox.url).login()
-        return [
-            client.session.get(
-                client.url("getTransactions"),
-                params=ALL_TIME,
-                headers={"x-amz-access-token": client.token or ""},
-                timeout=5,
-            ).status_code
-            for _ in range(20)
-        ]
+        return [get_transactions(client, timeout=5).status_code for _ in range(20)]
 
     first = statuses(11)
     assert first == statuses(11)

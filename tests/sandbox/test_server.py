@@ -14,7 +14,6 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
@@ -24,7 +23,6 @@ import requests
 
 from connectors.amazon_business.operations import OPERATIONS, UsagePlan
 from connectors.amazon_business.roles import Role
-from connectors.sandbox.generator import generate_scenario
 from connectors.sandbox.scenario import Scenario
 from connectors.sandbox.serve import build_config, serve
 from connectors.sandbox.server import (
@@ -33,6 +31,7 @@ from connectors.sandbox.server import (
     SandboxConfig,
     SandboxServer,
 )
+from tests.sandbox.conftest import SandboxFactory
 from tests.support.api_models import (
     API_MODELS_DIR,
     require_api_models,
@@ -51,33 +50,8 @@ MARKETPLACE = "ATVPDKIKX0DER"
 
 
 # ---------------------------------------------------------------------------------------------
-# Fixtures and a small contract-checking client
+# A small contract-checking client (the fixtures are in conftest.py)
 # ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return generate_scenario(orders=30, seed=7)[0]
-
-
-SandboxFactory = Callable[..., SandboxServer]
-
-
-@pytest.fixture
-def make_sandbox(scenario: Scenario) -> Iterator[SandboxFactory]:
-    """Start sandboxes with config overrides; all are stopped after the test."""
-    started: list[SandboxServer] = []
-
-    def make(**overrides: Any) -> SandboxServer:
-        overrides.setdefault("report_processing_seconds", 0.3)
-        server = SandboxServer(scenario, SandboxConfig(**overrides))
-        server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 def body_of(response: requests.Response) -> Any:
@@ -160,6 +134,12 @@ class Client:
         return response
 
 
+def logged_in_client(make_sandbox: SandboxFactory, **config: Any) -> tuple[Client, SandboxServer]:
+    """A sandbox started with ``config``, and a client of it holding an access token."""
+    sandbox = make_sandbox(**config)
+    return Client(sandbox.url).login(), sandbox
+
+
 def first_key(scenario: Scenario) -> dict[str, str]:
     order_id, line_id, shipment_id = next(iter(scenario.invoice_details))
     return {"orderId": order_id, "orderLineItemId": line_id, "shipmentId": shipment_id}
@@ -191,6 +171,18 @@ def wait_for_report(client: Client, report_id: str, timeout: float = 3.0) -> dic
             return report
         assert time.monotonic() < deadline, f"report {report_id} never finished: {report}"
         time.sleep(0.05)
+
+
+def finished_report(client: Client, body: dict[str, Any]) -> dict[str, Any]:
+    """createReport with ``body``, then the report once its status is final."""
+    return wait_for_report(client, client.call("createReport", body=body).json()["reportId"])
+
+
+def report_document(client: Client, report: dict[str, Any]) -> dict[str, Any]:
+    """getReportDocument of a finished report: its presigned URL and compression."""
+    path = {"reportDocumentId": report["reportDocumentId"]}
+    document: dict[str, Any] = client.call("getReportDocument", path=path).json()
+    return document
 
 
 def an_asin(scenario: Scenario) -> str:
@@ -238,8 +230,9 @@ def test_every_operation_answers_as_the_model_declares(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
     require_api_models()
-    sandbox = make_sandbox(enforce_usage_plans=False, report_processing_seconds=0.2)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(
+        make_sandbox, enforce_usage_plans=False, report_processing_seconds=0.2
+    )
     asin = an_asin(scenario)
     order_id = next(iter(scenario.orders))
     statuses: dict[str, int] = {}
@@ -390,8 +383,7 @@ def test_errors_of_every_operation_match_the_model(
     """400/404, 401, 403 and 429 of each operation, in the error format its model declares."""
     require_api_models()
     status, request = BAD_REQUESTS[operation]
-    sandbox = make_sandbox(usage_plans={operation: UsagePlan(0.001, 1)})
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox, usage_plans={operation: UsagePlan(0.001, 1)})
 
     refused = client.call(operation, valid=False, **request)
     assert refused.status_code == status, refused.text
@@ -446,8 +438,7 @@ def test_lwa_issues_tokens_and_refuses_wrong_credentials(make_sandbox: SandboxFa
 
 
 def test_tokens_are_checked_and_expire(make_sandbox: SandboxFactory) -> None:
-    sandbox = make_sandbox(token_ttl_seconds=1)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox, token_ttl_seconds=1)
     assert client.call("getTransactions", params=ALL_TIME).status_code == 200
 
     for token, message in (
@@ -478,8 +469,9 @@ def test_auth_enforcement_can_be_switched_off(make_sandbox: SandboxFactory) -> N
 
 
 def test_roles_are_enforced_per_operation_and_switchable(make_sandbox: SandboxFactory) -> None:
-    sandbox = make_sandbox(granted_roles=frozenset({Role.BUSINESS_PURCHASE_RECONCILIATION}))
-    client = Client(sandbox.url).login()
+    client, sandbox = logged_in_client(
+        make_sandbox, granted_roles=frozenset({Role.BUSINESS_PURCHASE_RECONCILIATION})
+    )
     assert client.call("getTransactions", params=ALL_TIME).status_code == 200
     refused = client.call("getOrdersByOrderDate", params=ALL_ORDERS)
     assert refused.status_code == 403
@@ -501,8 +493,9 @@ def test_roles_are_enforced_per_operation_and_switchable(make_sandbox: SandboxFa
 
 
 def test_usage_plan_token_bucket_per_party_and_operation(make_sandbox: SandboxFactory) -> None:
-    sandbox = make_sandbox(usage_plans={"getTransactions": UsagePlan(5.0, 2)})
-    client = Client(sandbox.url).login()
+    client, sandbox = logged_in_client(
+        make_sandbox, usage_plans={"getTransactions": UsagePlan(5.0, 2)}
+    )
     first = client.call("getTransactions", params=ALL_TIME)
     assert first.status_code == 200
     assert first.headers["x-amzn-RateLimit-Limit"] == "5.0"
@@ -531,8 +524,7 @@ def test_usage_plan_token_bucket_per_party_and_operation(make_sandbox: SandboxFa
 
 
 def test_default_plans_are_amazons(make_sandbox: SandboxFactory, scenario: Scenario) -> None:
-    sandbox = make_sandbox()
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox)
     response = client.call("createReport", body=invoice_report(scenario))
     assert response.headers["x-amzn-RateLimit-Limit"] == str(OPERATIONS["createReport"].plan.rate)
 
@@ -543,8 +535,7 @@ def test_default_plans_are_amazons(make_sandbox: SandboxFactory, scenario: Scena
 
 
 def test_request_validation_messages(make_sandbox: SandboxFactory) -> None:
-    sandbox = make_sandbox()
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox)
     bad_date = client.call(
         "getTransactions",
         params={"feedStartDate": "incorrectFormatDate", "feedEndDate": "2020-08-01T00:00:00"},
@@ -570,8 +561,7 @@ def test_request_validation_messages(make_sandbox: SandboxFactory) -> None:
 def test_user_email_is_required_for_product_search_and_ordering(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox()
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox)
     refused = client.call(
         "productsRequest",
         path={"productId": an_asin(scenario)},
@@ -588,8 +578,7 @@ def test_user_email_is_required_for_product_search_and_ordering(
 
 
 def test_unknown_paths_and_bad_content_types(make_sandbox: SandboxFactory) -> None:
-    sandbox = make_sandbox()
-    client = Client(sandbox.url).login()
+    client, sandbox = logged_in_client(make_sandbox)
     missing = client.session.get(f"{sandbox.url}/reconciliation/2021-01-08/nothing")
     assert missing.status_code == 404
     assert missing.json()["errors"][0]["code"] == "NotFound"
@@ -638,8 +627,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(
 def test_transactions_page_with_the_token_alone_or_with_the_dates(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(transactions_page_size=7, enforce_usage_plans=False)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox, transactions_page_size=7, enforce_usage_plans=False)
     expected = [t["transactionId"] for t in scenario.transactions]
     for repeat_dates in (False, True):
         seen: list[str] = []
@@ -671,8 +659,7 @@ def test_transactions_page_with_the_token_alone_or_with_the_dates(
 def test_transactions_are_filtered_by_feed_date(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox()
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox)
     middle = scenario.transactions[len(scenario.transactions) // 2]["feedDate"]
     answer = client.call(
         "getTransactions", params={"feedStartDate": middle, "feedEndDate": "2030-01-01T00:00:00Z"}
@@ -690,8 +677,7 @@ def test_transactions_are_filtered_by_feed_date(
 def test_invoice_details_limits_and_unknown_items(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox, enforce_usage_plans=False)
     known = first_key(scenario)
     unknown = {"orderId": "000-0000000-0000000", "orderLineItemId": "1", "shipmentId": "X"}
     answer = client.call(
@@ -717,8 +703,7 @@ def test_invoice_details_limits_and_unknown_items(
 def test_payment_details_success_and_error_results(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox, enforce_usage_plans=False)
     numbers = sorted(scenario.documents)[:24]
     answer = client.call(
         "getBatchInvoicePaymentDetails", body={"invoiceIds": [*numbers, "UNKNOWN-1"]}
@@ -750,8 +735,9 @@ def test_payment_details_success_and_error_results(
 def test_report_lifecycle_and_document_download(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False, report_processing_seconds=0.4)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(
+        make_sandbox, enforce_usage_plans=False, report_processing_seconds=0.4
+    )
     number = an_invoice(scenario)
     created = client.call("createReport", body=invoice_report(scenario, number))
     assert created.status_code == 202
@@ -769,9 +755,7 @@ def test_report_lifecycle_and_document_download(
     assert report["processingStartTime"] <= report["processingEndTime"]
     assert report["createdTime"] <= report["processingStartTime"]
 
-    document = client.call(
-        "getReportDocument", path={"reportDocumentId": report["reportDocumentId"]}
-    ).json()
+    document = report_document(client, report)
     assert "compressionAlgorithm" not in document
     query = dict(parse_qsl(urlsplit(document["url"]).query))
     assert query["X-Amz-Expires"] == "300"
@@ -786,30 +770,27 @@ def test_report_lifecycle_and_document_download(
 def test_reports_without_data_fatal_and_cancelled(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False, report_processing_seconds=0.1)
-    client = Client(sandbox.url).login()
+    client, sandbox = logged_in_client(
+        make_sandbox, enforce_usage_plans=False, report_processing_seconds=0.1
+    )
     no_data = invoice_report(scenario, "NOT-AN-INVOICE")
-    report_id = client.call("createReport", body=no_data).json()["reportId"]
-    report = wait_for_report(client, report_id)
+    report = finished_report(client, no_data)
     assert report["processingStatus"] == "CANCELLED"
     assert "reportDocumentId" not in report
 
     sandbox.config.fatal_rate = 1.0
-    fatal = wait_for_report(
-        client, client.call("createReport", body=invoice_report(scenario)).json()["reportId"]
-    )
+    fatal = finished_report(client, invoice_report(scenario))
     assert fatal["processingStatus"] == "FATAL"
     assert "reportDocumentId" not in fatal
     sandbox.config.fatal_rate, sandbox.config.cancelled_rate = 0.0, 1.0
-    cancelled = wait_for_report(
-        client, client.call("createReport", body=invoice_report(scenario)).json()["reportId"]
-    )
+    cancelled = finished_report(client, invoice_report(scenario))
     assert cancelled["processingStatus"] == "CANCELLED"
 
 
 def test_cancel_only_in_queue(make_sandbox: SandboxFactory, scenario: Scenario) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False, report_processing_seconds=0.2)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(
+        make_sandbox, enforce_usage_plans=False, report_processing_seconds=0.2
+    )
     queued = client.call("createReport", body=invoice_report(scenario)).json()["reportId"]
     cancel = client.call("cancelReport", path={"reportId": queued})
     assert cancel.status_code == 200
@@ -828,8 +809,7 @@ def test_cancel_only_in_queue(make_sandbox: SandboxFactory, scenario: Scenario) 
 
 
 def test_create_report_validation(make_sandbox: SandboxFactory, scenario: Scenario) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox, enforce_usage_plans=False)
     good = invoice_report(scenario)
     cases: list[tuple[dict[str, Any], str]] = [
         ({**good, "reportType": "GET_FLAT_FILE_ORDERS"}, "GET_AB_INVOICE_PDF"),
@@ -847,8 +827,9 @@ def test_create_report_validation(make_sandbox: SandboxFactory, scenario: Scenar
 
 
 def test_get_reports_filters_and_pages(make_sandbox: SandboxFactory, scenario: Scenario) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False, report_processing_seconds=0.1)
-    client = Client(sandbox.url).login()
+    client, sandbox = logged_in_client(
+        make_sandbox, enforce_usage_plans=False, report_processing_seconds=0.1
+    )
     ids = [
         client.call("createReport", body=invoice_report(scenario)).json()["reportId"]
         for _ in range(5)
@@ -888,13 +869,13 @@ def test_get_reports_filters_and_pages(make_sandbox: SandboxFactory, scenario: S
 def test_document_urls_expire_and_are_signed(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(
-        enforce_usage_plans=False, report_processing_seconds=0.05, document_url_ttl_seconds=0.4
+    client, _ = logged_in_client(
+        make_sandbox,
+        enforce_usage_plans=False,
+        report_processing_seconds=0.05,
+        document_url_ttl_seconds=0.4,
     )
-    client = Client(sandbox.url).login()
-    report = wait_for_report(
-        client, client.call("createReport", body=invoice_report(scenario)).json()["reportId"]
-    )
+    report = finished_report(client, invoice_report(scenario))
     path = {"reportDocumentId": report["reportDocumentId"]}
     url = client.call("getReportDocument", path=path).json()["url"]
     assert requests.get(url, timeout=10).status_code == 200
@@ -920,16 +901,11 @@ def test_document_urls_expire_and_are_signed(
 
 
 def test_gzip_documents(make_sandbox: SandboxFactory, scenario: Scenario) -> None:
-    sandbox = make_sandbox(
-        enforce_usage_plans=False, report_processing_seconds=0.05, gzip_documents=True
+    client, _ = logged_in_client(
+        make_sandbox, enforce_usage_plans=False, report_processing_seconds=0.05, gzip_documents=True
     )
-    client = Client(sandbox.url).login()
-    report = wait_for_report(
-        client, client.call("createReport", body=invoice_report(scenario)).json()["reportId"]
-    )
-    document = client.call(
-        "getReportDocument", path={"reportDocumentId": report["reportDocumentId"]}
-    ).json()
+    report = finished_report(client, invoice_report(scenario))
+    document = report_document(client, report)
     assert document["compressionAlgorithm"] == "GZIP"
     download = requests.get(document["url"], timeout=10)
     assert download.status_code == 200
@@ -938,14 +914,15 @@ def test_gzip_documents(make_sandbox: SandboxFactory, scenario: Scenario) -> Non
 
 
 def test_reports_by_order_line_item(make_sandbox: SandboxFactory, scenario: Scenario) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False, report_processing_seconds=0.05)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(
+        make_sandbox, enforce_usage_plans=False, report_processing_seconds=0.05
+    )
     body = {
         "reportType": "GET_AB_INVOICE_PDF",
         "marketplaceIds": [MARKETPLACE],
         "reportOptions": first_key(scenario),
     }
-    report = wait_for_report(client, client.call("createReport", body=body).json()["reportId"])
+    report = finished_report(client, body)
     assert report["processingStatus"] == "DONE"
 
 
@@ -955,8 +932,7 @@ def test_reports_by_order_line_item(make_sandbox: SandboxFactory, scenario: Scen
 
 
 def test_orders_paging_and_include_flags(make_sandbox: SandboxFactory, scenario: Scenario) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False, orders_page_size=7)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox, enforce_usage_plans=False, orders_page_size=7)
     params = {**ALL_ORDERS, "includeLineItems": "true"}
     page = client.call("getOrdersByOrderDate", params=params).json()
     orders = list(page["orders"])
@@ -999,8 +975,7 @@ def test_orders_paging_and_include_flags(make_sandbox: SandboxFactory, scenario:
 def test_product_search_uses_the_scenarios_products(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox, enforce_usage_plans=False)
     line = scenario.transactions[0]["transactionLineItems"][0]
     product = client.call(
         "productsRequest",
@@ -1018,8 +993,7 @@ def test_product_search_uses_the_scenarios_products(
 
 
 def test_place_order_and_order_details(make_sandbox: SandboxFactory, scenario: Scenario) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox, enforce_usage_plans=False)
     asin = an_asin(scenario)
     trial = client.call("placeOrder", body=place_order_body(asin, "po-trial", trial=True)).json()
     assert trial["lineItems"][0]["acceptedItems"][0]["quantity"] == 2
@@ -1046,8 +1020,7 @@ def test_place_order_and_order_details(make_sandbox: SandboxFactory, scenario: S
 
 
 def test_create_business_user(make_sandbox: SandboxFactory) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False)
-    client = Client(sandbox.url).login()
+    client, _ = logged_in_client(make_sandbox, enforce_usage_plans=False)
     body = {
         "accountHolder": {
             "email": "ana@northwind.example",
@@ -1073,17 +1046,14 @@ def test_create_business_user(make_sandbox: SandboxFactory) -> None:
 def test_request_log_over_http_without_secrets(
     make_sandbox: SandboxFactory, scenario: Scenario
 ) -> None:
-    sandbox = make_sandbox(enforce_usage_plans=False, report_processing_seconds=0.05)
-    client = Client(sandbox.url).login()
+    client, sandbox = logged_in_client(
+        make_sandbox, enforce_usage_plans=False, report_processing_seconds=0.05
+    )
     client.call("getTransactions", params=ALL_TIME)
     client.call("getOrdersByOrderDate", params={"startDate": "bad"}, valid=False)
     client.call("getTransactions", params=ALL_TIME, authenticated=False)
-    report = wait_for_report(
-        client, client.call("createReport", body=invoice_report(scenario)).json()["reportId"]
-    )
-    url = client.call(
-        "getReportDocument", path={"reportDocumentId": report["reportDocumentId"]}
-    ).json()["url"]
+    report = finished_report(client, invoice_report(scenario))
+    url = report_document(client, report)["url"]
     requests.get(url, timeout=10)
 
     log = requests.get(f"{sandbox.url}/_sandbox/requests", timeout=10).json()["requests"]

@@ -43,6 +43,15 @@ class Context:
 
 _contexts: dict[tuple[int, int], Context] = {}
 _lock = threading.Lock()
+_override: Settings | None = None
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make ``settings`` the process's settings for tasks and services (None: environment)."""
+    global _override
+    with _lock:
+        _override = settings
+        _contexts.clear()
 
 
 def build_context(settings: Settings) -> Context:
@@ -57,7 +66,7 @@ def build_context(settings: Settings) -> Context:
 
 def get_context(settings: Settings | None = None) -> Context:
     """The process's context (a forked child builds its own)."""
-    settings = settings or get_settings()
+    settings = settings or _override or get_settings()
     key = (os.getpid(), id(settings))
     with _lock:
         context = _contexts.get(key)
