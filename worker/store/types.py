@@ -18,6 +18,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
+#: Decimal places kept; more are refused so that every database stores the same value.
+SCALE = 12
+
+
 class ExactDecimal(TypeDecorator[Decimal]):
     """A Decimal column: ``NUMERIC(38, 12)`` on PostgreSQL, decimal text elsewhere."""
 
@@ -26,7 +30,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(sa.Numeric(38, 12, asdecimal=True))
+            return dialect.type_descriptor(sa.Numeric(38, SCALE, asdecimal=True))
         return dialect.type_descriptor(sa.String(64))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
@@ -37,6 +41,10 @@ class ExactDecimal(TypeDecorator[Decimal]):
         number = Decimal(value)
         if not number.is_finite():
             raise ValueError(f"not a finite amount: {value!r}")
+        exponent = number.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -SCALE:
+            # PostgreSQL's NUMERIC(38, 12) would round it; refuse rather than differ by database.
+            raise ValueError(f"{value!r} has more than {SCALE} decimal places")
         return number if dialect.name == "postgresql" else format(number, "f")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
