@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -155,11 +156,33 @@ def test_sandbox_serve_answers_a_client_configured_by_environment(tmp_path: Path
         server.wait(10)
 
 
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    result = _run("demo", "--orders", "20", "--documents", "2", cwd=tmp_path, timeout=180)
+def test_demo_runs_a_job_on_the_embedded_defaults(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = _run("demo", "--orders", "20", cwd=tmp_path, timeout=180)
+    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
     out = result.stdout
-    assert "summary" in out and "transactions:" in out
-    assert "invoice PDFs:     2 saved" in out
-    pdfs = list((tmp_path / "abrecon-data" / "demo" / "documents").glob("*.pdf"))
-    assert len(pdfs) == 2 and all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+    assert "generous usage plans for the demo" in out
+    assert "broker: in memory; worker: embedded in this process" in out
+    assert "job 1: transactions -> invoice details -> invoice PDFs" in out
+    assert "summary" in out and re.search(r"^  job 1 done in ", out, re.M), out
+    assert re.search(r"^    transactions +done +\d+ transactions in \d+ pages", out, re.M), out
+    assert re.search(r"^    invoice PDFs +done +(\d+)/\1 settled, \1 stored", out, re.M), out
+    stored = re.search(r"^  invoice PDFs: +(\d+) stored in (\S+)$", out, re.M)
+    assert stored, out
+    demo = tmp_path / "abrecon-data" / "demo"
+    pdfs = list((demo / "documents").rglob("*.pdf"))
+    assert len(pdfs) == int(stored.group(1)) > 0
+    assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+    assert (demo / "abrecon.db").exists() and (demo / "ledger.csv").exists()
+    assert elapsed < 60, f"the demo took {elapsed:.0f} s"
+    # Its job is stored like any other, in the demo's own store.
+    shown = _run("jobs", "show", "1", cwd=tmp_path, env={"ABRECON_DATA_DIR": str(demo)})
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("job 1 (demo): done")
+    # Run again, it finds its work done: the same figures, no PDF fetched twice.
+    again = _run("demo", "--orders", "20", cwd=tmp_path, timeout=180)
+    assert again.returncode == 0, again.stderr
+    assert f"invoice PDFs:     {stored.group(1)} stored" in again.stdout
+    assert len(list((demo / "documents").rglob("*.pdf"))) == len(pdfs)

@@ -1,18 +1,52 @@
-"""The ``abrecon`` command."""
+"""The ``abrecon`` command.
+
+Expected failures (a bad date, an unknown job, a missing role, an unreachable database or broker)
+end the command with one clear line on stderr and exit status 1, never a traceback.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+import sqlalchemy.exc
 
 from connectors.amazon_business.errors import AmazonBusinessError
 from connectors.amazon_business.operations import operations_of_role
 from connectors.amazon_business.redaction import install_log_redaction
 from connectors.amazon_business.roles import ROLE_TABLE
 from worker.settings import Settings, SettingsError, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from worker.services.context import Context
+    from worker.services.jobs import Dispatch
+    from worker.services.progress import JobView
+
+DATE_HELP = "YYYY-MM-DD or an ISO 8601 date-time, UTC"
+#: Stages each command runs.
+RUN_STAGES = ("sync", "invoice_details", "orders", "documents")
+SYNC_STAGES = ("sync",)
+DOCUMENT_STAGES = ("invoice_details", "documents")
+#: An operation of each stage, for the role check before a job is created.
+STAGE_OPERATIONS = {
+    "sync": "getTransactions",
+    "invoice_details": "getInvoiceDetailsByOrderLineItems",
+    "documents": "createReport",
+}
+#: Seconds a broker-mode wait goes without any worker taking the job before saying so.
+NO_WORKER_HINT_SECONDS = 20.0
+#: Loggers whose INFO lines stay hidden unless -v is given.
+QUIET_LOGGERS = ("alembic", "connectors.sandbox.server")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _settings() -> Settings:
@@ -22,14 +56,39 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
+def _expected_error(exc: BaseException) -> str | None:
+    """The one-line message for an expected failure, or None for a bug (which keeps its trace)."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from worker.store.migrate import SchemaError
+
+    if isinstance(exc, AmazonBusinessError | SettingsError | SchemaError):
+        return f"{type(exc).__name__}: {_one_line(str(exc))}"
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        reason = _one_line(str(exc.orig)) if exc.orig is not None else type(exc).__name__
+        return f"the database does not answer: {reason}"
+    if isinstance(exc, BrokerError):
+        return f"the broker does not answer: {_one_line(str(exc))}"
+    return None
+
+
 class _Group(click.Group):
     """Turns abrecon's expected errors into one clear line instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except (AmazonBusinessError, SettingsError) as exc:
-            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            message = _expected_error(exc)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=_Group)
@@ -41,6 +100,9 @@ def main(verbose: int) -> None:
     if level is None:
         level = getattr(logging, _settings().log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for chatty in QUIET_LOGGERS:  # their INFO lines say nothing a user acts on
+            logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
 
 
 @main.command()
@@ -60,6 +122,610 @@ def roles() -> None:
             click.echo(f"  without it:  {info.without}")
         click.echo("")
     click.echo("Granted roles come from ABRECON_ROLES (comma-separated names as above).")
+
+
+# -- dates and checks ---------------------------------------------------------------------------
+
+
+def parse_date(text: str, option: str, *, end: bool = False) -> datetime:
+    """A command-line DATE in UTC: ``YYYY-MM-DD`` or an ISO 8601 date-time.
+
+    A date-time without an offset is UTC; one with an offset is converted to UTC. A bare date
+    means its midnight, except as ``--end``, where it includes the whole day (the window ends at
+    the next midnight), so ``--start 2025-01-01 --end 2025-01-31`` covers January.
+    """
+    value = text.strip()
+    try:
+        if _DAY.fullmatch(value):
+            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+            return moment + timedelta(days=1) if end else moment
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.ClickException(
+            f"{option} {text!r} is not a date: use {DATE_HELP} "
+            "(e.g. 2025-01-31 or 2025-01-31T12:00:00Z)"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_window(start_text: str, end_text: str) -> tuple[datetime, datetime]:
+    """``[start, end)`` from ``--start``/``--end``; an end in the future becomes now."""
+    start = parse_date(start_text, "--start")
+    end = parse_date(end_text, "--end", end=True)
+    now = datetime.now(UTC).replace(microsecond=0)
+    if start >= now:
+        raise click.ClickException(f"--start {start_text} is in the future: nothing to fetch yet")
+    if end <= start:
+        raise click.ClickException(f"--end {end_text} must be after --start {start_text}")
+    if end > now:
+        click.echo(
+            f"--end {end_text} is in the future: the window ends now ({now:%Y-%m-%dT%H:%M:%SZ})"
+        )
+        end = now
+    return start, end
+
+
+def check_ready(settings: Settings, stages: Sequence[str]) -> None:
+    """Refuse a job that cannot run: a role its stages need, or credentials, are missing."""
+    from connectors.amazon_business.errors import RoleNotGrantedError
+    from connectors.amazon_business.operations import OPERATIONS
+    from connectors.amazon_business.roles import HOW_TO_REQUEST
+
+    for stage in stages:
+        name = STAGE_OPERATIONS.get(stage)
+        if name is None:
+            continue  # orders: without its role the stage is skipped, with the reason
+        operation = OPERATIONS[name]
+        if operation.role not in settings.roles:
+            raise RoleNotGrantedError(operation.name, operation.role.value, HOW_TO_REQUEST)
+    missing = [
+        variable
+        for variable, value in (
+            ("ABRECON_LWA_CLIENT_ID", settings.lwa_client_id),
+            ("ABRECON_LWA_CLIENT_SECRET", settings.lwa_client_secret.get_secret_value()),
+            ("ABRECON_LWA_REFRESH_TOKEN", settings.lwa_refresh_token.get_secret_value()),
+        )
+        if not value
+    ]
+    if missing:
+        raise click.ClickException(
+            f"Login with Amazon needs {', '.join(missing)} (see README, Settings)"
+        )
+
+
+def database_url(settings: Settings) -> str:
+    """The store's URL, refused with a clear line when it is not SQLite or PostgreSQL."""
+    from sqlalchemy.engine import make_url
+
+    from worker.store.engine import normalise_url
+
+    url = settings.effective_database_url
+    try:
+        backend = make_url(normalise_url(url)).get_backend_name()
+    except sqlalchemy.exc.ArgumentError:
+        raise click.ClickException(
+            "ABRECON_DATABASE_URL is not a database URL (e.g. "
+            "postgresql+psycopg://user:password@host:5432/abrecon)"
+        ) from None
+    if backend not in ("sqlite", "postgresql"):
+        raise click.ClickException(
+            f"ABRECON_DATABASE_URL: abrecon keeps its store in SQLite or PostgreSQL, not {backend}"
+        )
+    return url
+
+
+def _engine(settings: Settings) -> Engine:
+    """The store's engine, its schema brought to head first."""
+    from worker.store.engine import get_engine
+    from worker.store.migrate import ensure_schema
+
+    url = database_url(settings)
+    ensure_schema(url)
+    return get_engine(url)
+
+
+def _shown_url(url: str) -> str:
+    """A database or broker URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    from worker.store.engine import normalise_url
+
+    try:
+        return make_url(normalise_url(url)).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url.split("@")[-1]
+
+
+# -- running jobs -------------------------------------------------------------------------------
+
+
+def _wait(engine: Engine, job_id: int, *, embedded: bool) -> JobView:
+    """Draw the job's progress until it ends; log lines go above the bars."""
+    from worker.services.progress import ProgressDisplay, format_seconds, watch_job
+
+    def stalled(job: JobView, idle: float) -> None:
+        from tqdm import tqdm
+
+        stage = job.running_stage()
+        if not embedded and stage is not None and stage.seq == 0:
+            message = (
+                f"no worker has taken job {job.id} in {format_seconds(idle)}: are workers "
+                "running on this broker (`abrecon worker`)?"
+            )
+        else:
+            where = f" in {stage.title}" if stage else ""
+            message = (
+                f"job {job.id}: no progress{where} for {format_seconds(idle)} "
+                "(waiting out rate limits or reports; `abrecon jobs show "
+                f"{job.id}` shows the errors)"
+            )
+        tqdm.write(message, file=sys.stderr)
+
+    display = ProgressDisplay()
+    try:
+        return watch_job(
+            engine,
+            job_id,
+            poll_seconds=0.25 if embedded else 1.0,
+            display=display,
+            on_stall=stalled,
+            stall_seconds=60.0 if embedded else NO_WORKER_HINT_SECONDS,
+        )
+    finally:
+        display.close()
+
+
+def _interrupted(job_id: int, embedded: bool) -> NoReturn:
+    if embedded:
+        click.echo(
+            f"\ninterrupted: job {job_id} stays in the store, unfinished; "
+            f"`abrecon jobs resume {job_id}` carries on where it stopped",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"\nstopped waiting: job {job_id} goes on in the workers "
+            f"(`abrecon jobs show {job_id}`)",
+            err=True,
+        )
+    raise click.exceptions.Exit(130)
+
+
+def dispatch_job(
+    settings: Settings, engine: Engine, job_id: int, first: Dispatch, *, wait: bool
+) -> JobView | None:
+    """Send the job's first step to the workers, or run it on an embedded worker.
+
+    With a broker, the step is enqueued and, with ``wait``, the store is polled until the job
+    ends. Without one, a worker runs in this process until the job ends (always waiting). Returns
+    the ended job, or None when not waiting.
+    """
+    from worker.app import app  # configured from the same settings (one app per process)
+    from worker.services.progress import bar_friendly_logging
+    from worker.tasks import enqueue
+
+    broker = settings.effective_broker_url
+    if broker:
+        try:
+            enqueue(app, first)
+        except Exception as exc:
+            message = _expected_error(exc) or f"{type(exc).__name__}: {exc}"
+            raise click.ClickException(
+                f"job {job_id} is recorded, but the broker {_shown_url(broker)} did not take "
+                f"it ({message}); once the broker answers, beat's sweep sends it again (or "
+                f"`abrecon jobs resume {job_id}`)"
+            ) from None
+        click.echo(f"job {job_id} enqueued for the workers on {_shown_url(broker)}")
+        if not wait:
+            click.echo(f"follow it with `abrecon jobs show {job_id}` (or add --wait)")
+            return None
+        try:
+            with bar_friendly_logging():
+                return _wait(engine, job_id, embedded=False)
+        except KeyboardInterrupt:
+            _interrupted(job_id, embedded=False)
+    from worker.embedded import embedded_worker
+
+    click.echo(
+        "no broker configured (ABRECON_BROKER_URL / ABRECON_REDIS_URL): the job runs on a "
+        "worker embedded in this command, which waits until it ends"
+    )
+    try:
+        with bar_friendly_logging(), embedded_worker(app):
+            enqueue(app, first)
+            return _wait(engine, job_id, embedded=True)
+    except KeyboardInterrupt:
+        _interrupted(job_id, embedded=True)
+
+
+def _report(job: JobView | None) -> None:
+    """The summary of an ended job; a failed job makes the command fail."""
+    from worker.services.progress import summary_lines
+
+    if job is None:
+        return
+    click.echo("")
+    for line in summary_lines(job):
+        click.echo(line)
+    if job.status == "failed":
+        raise click.ClickException(
+            f"job {job.id} failed ({job.error}); `abrecon jobs show {job.id}` gives the reasons"
+        )
+
+
+def start_job(
+    kind: str, stages: tuple[str, ...], start_text: str, end_text: str, *, wait: bool
+) -> None:
+    """Create a job over ``[start, end)`` with ``stages``, dispatch it, report how it ended."""
+    from worker.services.context import get_context
+    from worker.services.jobs import STAGE_TITLES, create_job
+    from worker.services.progress import format_window
+
+    settings = _settings()
+    start, end = parse_window(start_text, end_text)
+    check_ready(settings, stages)
+    database_url(settings)
+    ctx: Context = get_context(settings)
+    job_id, first = create_job(ctx, start, end, kind=kind, stages=stages)
+    titles = " -> ".join(STAGE_TITLES.get(s, s) for s in stages)
+    click.echo(f"job {job_id}: {titles} over feed dates {format_window(start, end)} (UTC)")
+    _report(dispatch_job(settings, ctx.engine, job_id, first, wait=wait))
+
+
+_WINDOW_OPTIONS = (
+    click.option("--start", "start_text", required=True, metavar="DATE", help=DATE_HELP + "."),
+    click.option(
+        "--end",
+        "end_text",
+        required=True,
+        metavar="DATE",
+        help=DATE_HELP + "; a bare date includes that whole day.",
+    ),
+    click.option(
+        "--wait",
+        is_flag=True,
+        help="Show progress until the job ends (always so without a broker).",
+    ),
+)
+
+
+def _window_options(function: Any) -> Any:
+    for option in reversed(_WINDOW_OPTIONS):
+        function = option(function)
+    return function
+
+
+@main.command("run")
+@_window_options
+def run_command(start_text: str, end_text: str, wait: bool) -> None:
+    """Reconcile a window: sync -> invoice details -> orders -> invoice PDFs.
+
+    The job's stages, counts, errors and timings are stored (`abrecon jobs show ID`). With a
+    broker configured the job is enqueued for the workers; without one it runs here.
+    """
+    start_job("run", RUN_STAGES, start_text, end_text, wait=wait)
+
+
+@main.command("sync")
+@_window_options
+def sync_command(start_text: str, end_text: str, wait: bool) -> None:
+    """Sync the transactions of a window (a job with the sync stage only)."""
+    start_job("sync", SYNC_STAGES, start_text, end_text, wait=wait)
+
+
+@main.group()
+def documents() -> None:
+    """Invoice and credit-memo PDFs."""
+
+
+@documents.command("fetch")
+@_window_options
+def documents_fetch(start_text: str, end_text: str, wait: bool) -> None:
+    """Fetch the PDFs of the invoices known from synced transactions.
+
+    A job with two stages: invoice details (which give the invoice numbers) and documents. They
+    work through every line item and invoice stored for this account; the window is recorded on
+    the job. Run `abrecon sync` first for the transactions.
+    """
+    start_job("documents", DOCUMENT_STAGES, start_text, end_text, wait=wait)
+
+
+@documents.command("list")
+@click.option(
+    "--state",
+    type=click.Choice(["pending", "requested", "done", "unavailable"]),
+    help="Only documents in this state.",
+)
+def documents_list(state: str | None) -> None:
+    """The stored PDFs (invoice, type, state, pages, bytes, path) and the unavailable ones."""
+    from worker.services.exports import list_documents
+
+    settings = _settings()
+    rows = list_documents(_engine(settings), settings.party, state)
+    if not rows:
+        click.echo(
+            "no documents stored for this account"
+            + (f" in state {state}" if state else "")
+            + " (`abrecon documents fetch --start DATE --end DATE` fetches them)"
+        )
+        return
+    listed = [r for r in rows if r.state != "unavailable"]
+    if listed:
+        table = [("INVOICE", "TYPE", "STATE", "PAGES", "BYTES", "PATH")]
+        for r in listed:
+            table.append(
+                (
+                    r.invoice_number,
+                    r.document_type,
+                    r.state,
+                    "" if r.pages is None else str(r.pages),
+                    "" if r.size is None else str(r.size),
+                    r.path,
+                )
+            )
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        for row in table:
+            click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    unavailable = [r for r in rows if r.state == "unavailable"]
+    if unavailable:
+        if listed:
+            click.echo("")
+        click.echo(f"unavailable ({len(unavailable)}):")
+        width = max(len(r.invoice_number) for r in unavailable)
+        for r in unavailable:
+            click.echo(
+                f"  {r.invoice_number.ljust(width)}  {r.document_type.ljust(8)}  "
+                f"{r.reason or 'no reason recorded'}"
+            )
+    stored = [r for r in rows if r.state == "done"]
+    click.echo("")
+    click.echo(
+        f"{len(rows)} documents: {len(stored)} stored ({sum(r.size or 0 for r in stored)} bytes), "
+        f"{len(unavailable)} unavailable, {len(rows) - len(stored) - len(unavailable)} waiting"
+    )
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def jobs() -> None:
+    """Jobs and their stages, as stored."""
+
+
+@jobs.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--status", type=click.Choice(["running", "done", "failed"]), help="Only these.")
+def jobs_list(limit: int, status: str | None) -> None:
+    """The newest jobs: id, kind, window, status, created, duration, each stage's status."""
+    from worker.services.progress import jobs_table, recent_jobs
+
+    found = recent_jobs(_engine(_settings()), limit=limit, status=status)
+    if not found:
+        click.echo("no jobs yet (`abrecon run --start DATE --end DATE` starts one)")
+        return
+    for line in jobs_table(found):
+        click.echo(line)
+
+
+def _job_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise click.ClickException(f"{text!r} is not a job id: job ids are numbers") from None
+    if value < 1:
+        raise click.ClickException(f"{text!r} is not a job id: job ids are positive numbers")
+    return value
+
+
+def _load(engine: Engine, text: str) -> JobView:
+    from worker.services.progress import load_job
+
+    job_id = _job_id(text)
+    job = load_job(engine, job_id)
+    if job is None:
+        raise click.ClickException(f"no job {job_id} (`abrecon jobs list` shows the jobs)")
+    return job
+
+
+@jobs.command("show")
+@click.argument("job_id", metavar="ID")
+def jobs_show(job_id: str) -> None:
+    """A job's stages: status, done/total, counts, timings, and every error with its reason."""
+    from worker.services.progress import job_details
+
+    job = _load(_engine(_settings()), job_id)
+    for line in job_details(job):
+        click.echo(line)
+
+
+@jobs.command("resume")
+@click.argument("job_id", metavar="ID")
+@click.option("--wait", is_flag=True, help="Show progress until the job ends.")
+def jobs_resume(job_id: str, wait: bool) -> None:
+    """Carry on with an unfinished job (one whose command was interrupted, say).
+
+    Its next step is sent again; a step already under way elsewhere is not run twice.
+    """
+    from worker.services.context import get_context
+    from worker.services.jobs import activate_next_stage, schedule_step
+
+    settings = _settings()
+    database_url(settings)
+    ctx = get_context(settings)
+    job = _load(ctx.engine, job_id)
+    if job.finished:
+        raise click.ClickException(f"job {job.id} has ended ({job.status}): nothing to resume")
+    check_ready(settings, [s.name for s in job.stages if not s.settled])
+    following = activate_next_stage(ctx, job.id)
+    if following is None:
+        from worker.services.progress import load_job
+
+        _report(load_job(ctx.engine, job.id))
+        return
+    first = schedule_step(ctx, job.id, following.stage, 0.0)
+    click.echo(f"job {job.id}: resuming at {following.stage}")
+    _report(dispatch_job(settings, ctx.engine, job.id, first, wait=wait))
+
+
+# -- exports ------------------------------------------------------------------------------------
+
+
+@main.group()
+def export() -> None:
+    """Files made from the store."""
+
+
+@export.command("transactions")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The CSV file to write (replaced atomically).",
+)
+def export_transactions_command(out: Path) -> None:
+    """The stored transactions as CSV, one row per transaction (first column transaction_id).
+
+    Amounts are exact decimal strings; text cells a spreadsheet would run as a formula get a
+    leading single quote.
+    """
+    from worker.services.exports import export_transactions
+
+    settings = _settings()
+    try:
+        count = export_transactions(_engine(settings), settings.party, out)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {count} transactions to {out}")
+
+
+# -- database -----------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """The store's database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations (commands and workers also do it on first use)."""
+    from worker.store.migrate import current_revision, upgrade
+
+    url = database_url(_settings())
+    before = current_revision(url)
+    upgrade(url)
+    after = current_revision(url)
+    if before == after:
+        click.echo(f"{_shown_url(url)}: already at revision {after}")
+    else:
+        click.echo(f"{_shown_url(url)}: upgraded from {before or 'an empty database'} to {after}")
+
+
+# -- celery processes ---------------------------------------------------------------------------
+
+
+def _has_option(args: Sequence[str], short: str, long: str) -> bool:
+    """Whether ``args`` set an option, as ``-c 4``, ``-c4``, ``--concurrency 4`` or ``=4``."""
+    return any(
+        arg == long
+        or arg.startswith(long + "=")
+        or (arg.startswith(short) and not arg.startswith("--"))
+        for arg in args
+    )
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def celery_worker_argv(settings: Settings, args: Sequence[str]) -> list[str]:
+    """``celery -A worker.app worker`` with abrecon's defaults, unless ``args`` set them."""
+    argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker"]
+    if not _has_option(args, "-P", "--pool"):
+        argv.append("--pool=prefork")
+    if not _has_option(args, "-c", "--concurrency"):
+        argv.append(f"--concurrency={usable_cores()}")
+    if not _has_option(args, "-l", "--loglevel"):
+        argv.append(f"--loglevel={settings.log_level}")
+    return [*argv, *args]
+
+
+def celery_beat_argv(settings: Settings, args: Sequence[str]) -> list[str]:
+    """``celery -A worker.app beat`` with its schedule file in the data dir."""
+    argv = [sys.executable, "-m", "celery", "-A", "worker.app", "beat"]
+    if not _has_option(args, "-s", "--schedule"):
+        argv.append(f"--schedule={settings.data_dir / 'celerybeat-schedule'}")
+    if not _has_option(args, "-l", "--loglevel"):
+        argv.append(f"--loglevel={settings.log_level}")
+    return [*argv, *args]
+
+
+def _need_broker(settings: Settings, what: str) -> str:
+    broker = settings.effective_broker_url
+    if not broker:
+        raise click.ClickException(
+            f"no broker configured: {what} needs ABRECON_BROKER_URL (or ABRECON_REDIS_URL), "
+            "e.g. redis://127.0.0.1:6379/0; without a broker, `abrecon run` runs its own "
+            "embedded worker"
+        )
+    return broker
+
+
+def _exec(argv: list[str]) -> NoReturn:
+    shown = argv[2:] if argv[1:2] == ["-m"] else argv
+    click.echo("starting: " + " ".join(shown), err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
+
+
+_PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+@main.command("worker", context_settings=_PASS_THROUGH)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker_command(celery_args: tuple[str, ...]) -> None:
+    """Start a Celery worker: `celery -A worker.app worker` (prefork, one process per core).
+
+    Arguments after the command go to celery (e.g. `abrecon worker --concurrency 8`). Needs a
+    broker; the schema is brought to head before the worker starts.
+    """
+    settings = _settings()
+    broker = _need_broker(settings, "abrecon worker")
+    url = database_url(settings)
+    from worker.store.migrate import ensure_schema
+
+    ensure_schema(url)
+    click.echo(f"broker {_shown_url(broker)}, store {_shown_url(url)}", err=True)
+    if url.startswith("sqlite"):
+        click.echo(
+            "the store is a SQLite file: fine for workers on this machine; workers on several "
+            "machines need PostgreSQL (ABRECON_DATABASE_URL)",
+            err=True,
+        )
+    _exec(celery_worker_argv(settings, celery_args))
+
+
+@main.command("beat", context_settings=_PASS_THROUGH)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def beat_command(celery_args: tuple[str, ...]) -> None:
+    """Start Celery beat: the sweep of overdue stages and the daily incremental sync.
+
+    Run exactly one beat per broker. Arguments after the command go to celery.
+    """
+    settings = _settings()
+    _need_broker(settings, "abrecon beat")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _exec(celery_beat_argv(settings, celery_args))
+
+
+# -- sandbox and demo ---------------------------------------------------------------------------
 
 
 @main.group()
@@ -159,19 +825,16 @@ def sandbox_generate(orders: int, seed: int, out_dir: Path) -> None:
 @main.command()
 @click.option("--orders", default=200, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--seed", default=7, show_default=True, type=int)
-@click.option(
-    "--documents",
-    "max_documents",
-    default=5,
-    show_default=True,
-    type=click.IntRange(0, 15),
-    help="How many invoice PDFs to fetch.",
-)
-def demo(orders: int, seed: int, max_documents: int) -> None:
-    """Run the whole job against a generated scenario served by an in-process sandbox."""
+def demo(orders: int, seed: int) -> None:
+    """Run a job (sync, invoice details, PDFs) against an in-process sandbox, embedded.
+
+    Everything runs on the embedded defaults, in a folder of its own under the data dir: a
+    generated scenario, a local sandbox with generous usage plans, a SQLite store, the in-memory
+    broker and a worker in this process.
+    """
     from worker.demo import run_demo
 
-    run_demo(_settings(), orders=orders, seed=seed, max_documents=max_documents)
+    run_demo(_settings(), orders=orders, seed=seed)
 
 
 if __name__ == "__main__":  # pragma: no cover

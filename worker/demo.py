@@ -1,187 +1,234 @@
-"""``abrecon demo``: the main job end to end on embedded defaults, against a local sandbox.
+"""``abrecon demo``: a real job on the embedded defaults, against an in-process sandbox.
 
-It generates a scenario, serves it from an in-process sandbox on a free port, and runs what
-abrecon does against Amazon: sync the transactions, fetch the invoice details of every line
-item, ask for the payment status of pay-by-invoice bills, and download a few invoice PDFs through
-the Document API's create -> poll -> download lifecycle. It ends with a summary.
+It generates a scenario, serves it from a sandbox on a free port, and runs the job abrecon runs
+against Amazon (sync the transactions, fetch the invoice details of every line item, download
+the invoice and credit-memo PDFs through the Document API's create -> poll -> download
+lifecycle) exactly as ``abrecon run`` does without a broker: a SQLite store, Celery's in-memory
+broker and a worker embedded in the process. It ends with a summary read from the store.
+
+The demo has a folder of its own (``<data dir>/demo``: scenario, store, PDFs) and settings of its
+own, made with :func:`~worker.settings.load_settings` overrides and installed with
+:func:`~worker.services.context.use_settings` for the demo only; the environment is never
+touched. The sandbox and the client both get generous usage plans, so that the demo takes
+seconds where Amazon's plans (about one ``createReport`` a minute) would take hours.
 """
 
 from __future__ import annotations
 
-import io
-import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import click
-from pydantic import SecretStr
-from pypdf import PdfReader
-from tqdm import tqdm
+from celery import Celery
+from sqlmodel import Session, col, func, select
 
-from connectors.amazon_business.client import AmazonBusinessClient
-from connectors.amazon_business.models import OrderLineItem, ProcessingStatus, Transaction
+from connectors.amazon_business.models import Transaction
+from connectors.amazon_business.operations import OPERATIONS, UsagePlan
+from connectors.amazon_business.regions import Region
 from connectors.amazon_business.roles import Role
 from connectors.sandbox.generator import write_scenario
-from connectors.sandbox.scenario import load_scenario
+from connectors.sandbox.scenario import Scenario, load_scenario
 from connectors.sandbox.server import SandboxConfig, SandboxServer
-from worker.settings import Settings
+from worker.embedded import embedded_worker
+from worker.services.context import Context, get_context, use_settings
+from worker.services.jobs import STAGE_TITLES, Dispatch, create_job
+from worker.services.progress import (
+    JobView,
+    ProgressDisplay,
+    bar_friendly_logging,
+    format_window,
+    summary_lines,
+    watch_job,
+)
+from worker.settings import Settings, load_settings
+from worker.store.tables import DocumentRow, InvoiceDetailRow, OrderLineItemRow, TransactionRow
+from worker.tasks import enqueue
 
-REPORT_POLL_SECONDS = 0.5
-REPORT_POLL_LIMIT = 120
+#: The usage plan the demo's sandbox enforces and its client keeps to, for every operation.
+DEMO_PLAN = UsagePlan(100.0, 100)
+#: The demo's job: no order enrichment (it needs the Amazon Business Analytics role).
+DEMO_STAGES: tuple[str, ...] = ("sync", "invoice_details", "documents")
+#: Seconds a sandbox report takes from IN_QUEUE to DONE in the demo.
+REPORT_SECONDS = 0.5
 
 
-def run_demo(settings: Settings, *, orders: int, seed: int, max_documents: int) -> None:
-    """Generate, serve and sync a scenario; print what was found and where files are."""
-    out = settings.data_dir / "demo"
+def demo_plans() -> dict[str, UsagePlan]:
+    """The demo's usage plans: :data:`DEMO_PLAN` for every operation."""
+    return {name: DEMO_PLAN for name in OPERATIONS}
+
+
+def demo_settings(base: Settings, api_url: str, *, orders: int, seed: int) -> Settings:
+    """The demo's settings: ``base`` with the sandbox, the embedded defaults and the demo's plans.
+
+    The store is SQLite under ``<data dir>/demo`` and there is no broker and no Redis, whatever
+    the environment configures. The account (and so the party) is one per scenario, so running
+    the same demo again finds its work done.
+    """
+    return load_settings(
+        region=Region.NA,
+        api_endpoint=api_url,
+        lwa_endpoint=f"{api_url}/auth/o2/token",
+        lwa_client_id="abrecon-demo",
+        lwa_client_secret="demo-secret",
+        lwa_refresh_token=f"Atzr|demo-{seed}-{orders}",
+        roles=frozenset({Role.BUSINESS_PURCHASE_RECONCILIATION}),
+        data_dir=base.data_dir / "demo",
+        database_url=None,
+        broker_url=None,
+        redis_url=None,
+        usage_plans=demo_plans(),
+        rate_limiting=True,
+        document_scope="all",
+        log_level=base.log_level,
+    )
+
+
+def embedded_app(settings: Settings) -> Celery:
+    """The process's Celery app, pointed at the in-memory broker of ``settings``.
+
+    :mod:`worker.tasks` registers its tasks as Celery *shared* tasks, so a second app in one
+    process could run the first app's task functions, which enqueue the next steps through the
+    first app (and its broker). The demo therefore reuses the process's one app and points it at
+    ``memory://`` before anything has used its broker.
+    """
+    from worker.app import app, celery_config
+
+    app.conf.update(celery_config(settings))
+    return app
+
+
+def scenario_window(scenario: Scenario) -> tuple[datetime, datetime]:
+    """The feed dates of the scenario's transactions, as a half-open window."""
+    moments = [
+        moment
+        for t in scenario.transactions
+        if t.get("feedDate")
+        and (moment := Transaction.model_validate({"feedDate": t["feedDate"]}).feed_date)
+    ]
+    if not moments:
+        raise click.ClickException("the generated scenario has no transactions")
+    return min(moments), max(moments) + timedelta(seconds=1)
+
+
+def run_demo(base: Settings, *, orders: int, seed: int) -> None:
+    """Generate and serve a scenario, run the job on an embedded worker, print the summary."""
+    out = base.data_dir / "demo"
     paths = write_scenario(out, orders, seed)
     scenario = load_scenario(paths["scenario"])
     click.echo(
         f"scenario: {len(scenario.transactions)} transactions from {orders} orders "
         f"(seed {seed}) in {out}"
     )
-
-    with SandboxServer(scenario, SandboxConfig(seed=seed, report_processing_seconds=1.0)) as sb:
-        base = sb.url
-        config = replace(
-            settings.connection_config(),
-            api_base_url=base,
-            lwa_token_url=f"{base}/auth/o2/token",
-            client_id="abrecon-demo",
-            client_secret=SecretStr("demo-secret"),
-            refresh_token=SecretStr(f"Atzr|demo-{seed}"),
-            roles=frozenset(Role),
-            party=f"demo-{seed}-{time.time_ns()}",
+    config = SandboxConfig(
+        seed=seed, usage_plans=demo_plans(), report_processing_seconds=REPORT_SECONDS
+    )
+    with SandboxServer(scenario, config) as sandbox:
+        settings = demo_settings(base, sandbox.url, orders=orders, seed=seed)
+        click.echo(
+            f"sandbox: {sandbox.url}, with generous usage plans for the demo "
+            f"({DEMO_PLAN.rate:g} requests/s for every operation; Amazon allows about one "
+            "createReport a minute, so an account's PDFs take hours there, in the background)"
         )
-        client = AmazonBusinessClient.from_config(config, blocking=True)
-        click.echo(f"sandbox: {base}")
-
-        feed_dates = [t["feedDate"] for t in scenario.transactions if t.get("feedDate")]
-        start = Transaction.model_validate({"feedDate": min(feed_dates)}).feed_date
-        end = Transaction.model_validate({"feedDate": max(feed_dates)}).feed_date
-        assert start is not None and end is not None
-        transactions: list[Transaction] = []
-        with tqdm(desc="transactions", unit="txn", leave=True) as bar:
-            for page in client.reconciliation.iter_transaction_pages(
-                start, end + timedelta(seconds=1)
-            ):
-                transactions.extend(page.transactions)
-                bar.update(len(page.transactions))
-
-        items = sorted(
-            {
-                OrderLineItem(
-                    order_id=li.order_id,
-                    order_line_item_id=li.order_line_item_id,
-                    shipment_id=li.shipment_id,
-                )
-                for t in transactions
-                for li in t.transaction_line_items or []
-                if li.order_id and li.order_line_item_id and li.shipment_id
-            },
-            key=lambda i: (i.order_id, i.order_line_item_id, i.shipment_id),
+        click.echo(
+            f"store: {settings.effective_database_url}; broker: in memory; worker: embedded "
+            "in this process"
         )
-        invoices: dict[str, str] = {}
-        with tqdm(total=len(items), desc="invoice details", unit="item") as bar:
-            for details in client.reconciliation.get_invoice_details(items):
-                for detail in details.invoice_details:
-                    invoices[detail.invoice_number] = detail.invoice_type or "STANDARD"
-                bar.update(1)
+        use_settings(settings)
+        try:
+            ctx = get_context(settings)
+            start, end = scenario_window(scenario)
+            job_id, first = create_job(ctx, start, end, kind="demo", stages=DEMO_STAGES)
+            titles = " -> ".join(STAGE_TITLES[s] for s in DEMO_STAGES)
+            click.echo(f"job {job_id}: {titles} over feed dates {format_window(start, end)}")
+            app = embedded_app(settings)
+            job = _run_embedded(app, ctx, job_id, first)
+            requests = len(sandbox.request_log())
+        finally:
+            use_settings(None)
+    _summary(ctx, job, requests, out)
+    if job.status != "done":
+        raise click.ClickException(f"the demo's job {job.id} {job.status}: {job.error}")
 
-        pbi = sorted(
-            {
-                t.invoice_number
-                for t in transactions
-                if t.invoice_number
-                and (t.payment_instrument_type or "").lower().startswith("pay by invoice")
-            }
-        )
-        statuses = (
-            Counter(
-                (r.payment_details.status if r.payment_details else r.result_type)
-                for r in client.reconciliation.get_batch_invoice_payment_details(pbi)
+
+def _run_embedded(app: Celery, ctx: Context, job_id: int, first: Dispatch) -> JobView:
+    """Run the job on an embedded worker, drawing its progress, until it ends."""
+    display = ProgressDisplay()
+    try:
+        with bar_friendly_logging(), embedded_worker(app):
+            enqueue(app, first)
+            return watch_job(ctx.engine, job_id, poll_seconds=0.2, display=display)
+    finally:
+        display.close()
+
+
+def _summary(ctx: Context, job: JobView, requests: int, out: Path) -> None:
+    party = ctx.party
+    with Session(ctx.engine) as session:
+        types = Counter(
+            dict(
+                session.exec(
+                    select(TransactionRow.transaction_type, func.count())
+                    .where(TransactionRow.party == party)
+                    .group_by(TransactionRow.transaction_type)
+                ).all()
             )
-            if pbi
-            else Counter()
         )
-
-        saved = _fetch_documents(client, invoices, out / "documents", max_documents)
-        requests_made = sb.request_log()
-
-    _summary(transactions, items, invoices, statuses, saved, requests_made, out)
-
-
-def _fetch_documents(
-    client: AmazonBusinessClient, invoices: dict[str, str], folder: Path, limit: int
-) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    saved: list[Path] = []
-    wanted = sorted(invoices)[:limit]
-    for number in tqdm(wanted, desc="invoice PDFs", unit="pdf"):
-        credit = invoices[number] == "CREDIT_MEMO"
-        options = client.documents.invoice_report_options(number, credit_memo=credit)
-        report_id = client.documents.create_report(options)
-        report = client.documents.get_report(report_id)
-        polls = 0
-        while report.processing_status in (ProcessingStatus.IN_QUEUE, ProcessingStatus.IN_PROGRESS):
-            polls += 1
-            if polls > REPORT_POLL_LIMIT:
-                break
-            time.sleep(REPORT_POLL_SECONDS)
-            report = client.documents.get_report(report_id)
-        if report.processing_status is not ProcessingStatus.DONE or not report.report_document_id:
-            tqdm.write(f"  {number}: report ended {report.processing_status.value}")
-            continue
-        document = client.documents.get_report_document(report.report_document_id)
-        pdf = client.documents.download(document)
-        reader = PdfReader(io.BytesIO(pdf))
-        if not reader.pages or number not in (reader.pages[0].extract_text() or ""):
-            tqdm.write(f"  {number}: the PDF does not show its invoice number")
-            continue
-        path = folder / f"{number}.pdf"
-        path.write_bytes(pdf)
-        saved.append(path)
-    return saved
-
-
-def _summary(
-    transactions: list[Transaction],
-    items: list[OrderLineItem],
-    invoices: dict[str, str],
-    statuses: Counter[str],
-    saved: list[Path],
-    log: Sequence[object],
-    out: Path,
-) -> None:
-    by_type = Counter(t.transaction_type or "?" for t in transactions)
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for t in transactions:
-        if t.amount is not None:
-            totals[t.amount.currency_code] += t.amount.amount
-    kinds = Counter(invoices.values())
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for currency, amount in session.exec(
+            select(col(TransactionRow.currency), col(TransactionRow.amount)).where(
+                TransactionRow.party == party
+            )
+        ).all():
+            if amount is not None:
+                totals[currency] += amount
+        line_items = session.exec(
+            select(func.count())
+            .select_from(OrderLineItemRow)
+            .where(OrderLineItemRow.party == party)
+        ).one()
+        kinds = Counter(
+            kind
+            for _, kind in set(
+                session.exec(
+                    select(InvoiceDetailRow.invoice_number, InvoiceDetailRow.invoice_type).where(
+                        InvoiceDetailRow.party == party
+                    )
+                ).all()
+            )
+        )
+        documents = Counter(
+            dict(
+                session.exec(
+                    select(DocumentRow.state, func.count())
+                    .where(DocumentRow.party == party)
+                    .group_by(DocumentRow.state)
+                ).all()
+            )
+        )
     click.echo("")
     click.echo("summary")
+    for line in summary_lines(job):
+        click.echo(f"  {line}")
     click.echo(
-        f"  transactions:     {len(transactions)} ("
-        + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items()))
+        f"  transactions:     {sum(types.values())} ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(types.items()))
         + ")"
     )
     click.echo(
         "  net amount:       "
         + ", ".join(f"{amount} {currency}" for currency, amount in sorted(totals.items()))
     )
-    click.echo(f"  line items:       {len(items)}")
+    click.echo(f"  line items:       {line_items}")
     click.echo(
         f"  invoices:         {kinds.get('STANDARD', 0)} invoices, "
         f"{kinds.get('CREDIT_MEMO', 0)} credit memos"
     )
-    if statuses:
-        click.echo(
-            "  pay-by-invoice:   " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
-        )
-    click.echo(f"  invoice PDFs:     {len(saved)} saved in {out / 'documents'}")
-    click.echo(f"  API requests:     {len(log)}")
+    click.echo(
+        f"  invoice PDFs:     {documents.get('done', 0)} stored in {ctx.documents_dir}"
+        + (f", {documents['unavailable']} unavailable" if documents.get("unavailable") else "")
+    )
+    click.echo(f"  API requests:     {requests}")
     click.echo(f"  ledger (for matching, next): {out / 'ledger.csv'}")
+    click.echo(f"  the job, stored:  ABRECON_DATA_DIR={out} abrecon jobs show {job.id}")

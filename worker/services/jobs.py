@@ -200,7 +200,8 @@ def update_progress(
 
 
 def overdue_stages(ctx: Context) -> list[Dispatch]:
-    """Running stages whose next step is overdue: their messages were lost."""
+    """Stage steps that should have run: overdue running stages (their messages were lost),
+    and the next stage of running jobs left between two stages by a crash."""
     now = ctx.clock()
     with Session(ctx.engine) as session:
         rows = session.exec(
@@ -208,7 +209,19 @@ def overdue_stages(ctx: Context) -> list[Dispatch]:
                 JobStageRow.status == "running", col(JobStageRow.due_at) < now
             )
         ).all()
-        return [Dispatch(r.job_id, r.name, r.seq) for r in rows]
+        overdue = [Dispatch(r.job_id, r.name, r.seq) for r in rows]
+        running_stage = select(JobStageRow.job_id).where(JobStageRow.status == "running")
+        between = session.exec(
+            select(JobRow.id).where(
+                JobRow.status == "running", col(JobRow.id).not_in(running_stage)
+            )
+        ).all()
+    for job_id in between:
+        assert job_id is not None
+        dispatch = activate_next_stage(ctx, job_id)
+        if dispatch is not None:
+            overdue.append(dispatch)
+    return overdue
 
 
 def _stage(session: Session, job_id: int, stage: str) -> JobStageRow:
