@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-
 #: Decimal places kept; more are refused so that every database stores the same value.
 SCALE = 12
 
