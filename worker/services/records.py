@@ -38,9 +38,19 @@ def transaction_row(party: str, txn: Transaction, now: datetime) -> dict[str, An
     }
 
 
-def line_item_rows(party: str, txn: Transaction) -> list[dict[str, Any]]:
-    """The ``transaction_line_items`` rows of one transaction (one per distinct line key)."""
+def line_item_rows(
+    party: str, txn: Transaction, raw: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The ``transaction_line_items`` rows of one transaction (one per distinct line key).
+
+    ``raw`` is the transaction's wire document when the caller has it already (the ``raw`` of
+    :func:`transaction_row`): its ``transactionLineItems`` are the items' wire documents, so they
+    are taken from there instead of being serialised a second time.
+    """
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    wire = raw.get("transactionLineItems") if raw is not None else None
+    if not isinstance(wire, list) or len(wire) != len(txn.transaction_line_items):
+        wire = None
     for position, item in enumerate(txn.transaction_line_items):
         key = (item.order_id or "", item.order_line_item_id or "", item.shipment_id or "")
         total = item.total_amount
@@ -59,7 +69,7 @@ def line_item_rows(party: str, txn: Transaction) -> list[dict[str, Any]]:
                 "quantity": item.item_quantity,
                 "total_amount": total.amount if total else None,
                 "currency": total.currency_code if total else "",
-                "raw": item.model_dump(**WIRE),
+                "raw": wire[position] if wire is not None else item.model_dump(**WIRE),
             },
         )
     return list(rows.values())

@@ -34,13 +34,13 @@ def store_transactions(
     """Upsert transactions, their line items, and the work they imply; returns how many."""
     party = ctx.party
     txns = [t for t in transactions if t.transaction_id]
-    upsert(
-        session,
-        TransactionRow,
-        [transaction_row(party, t, now) for t in txns],
-        key=("party", "transaction_id"),
-    )
-    items = [row for t in txns for row in line_item_rows(party, t)]
+    rows = [transaction_row(party, t, now) for t in txns]
+    upsert(session, TransactionRow, rows, key=("party", "transaction_id"))
+    items = [
+        item
+        for t, row in zip(txns, rows, strict=True)
+        for item in line_item_rows(party, t, row["raw"])
+    ]
     upsert(
         session,
         TransactionLineItemRow,
@@ -110,9 +110,25 @@ def sync_step(ctx: Context, job_id: int) -> StepOutcome:
         row.done = not page.next_page_token
         session.add(row)
         update_progress(session, job_id, "sync", counts={"pages": 1, "transactions": stored})
-    if row.done:
+    if row.done and not _given_up_before(ctx, job_id, cursor.window_start):
         _raise_high_water_mark(ctx, cursor.window_end)
     return StepOutcome(finished=False)
+
+
+def _given_up_before(ctx: Context, job_id: int, window_start: datetime) -> bool:
+    """Whether an earlier window of the job was given up: the mark must not pass it, or the
+    incremental sync (which starts at the mark less the overlap) would never read it again."""
+    with Session(ctx.engine) as session:
+        return (
+            session.exec(
+                select(SyncCursorRow.id).where(
+                    SyncCursorRow.job_id == job_id,
+                    col(SyncCursorRow.window_start) < window_start,
+                    SyncCursorRow.error != "",
+                )
+            ).first()
+            is not None
+        )
 
 
 def _page_failed(ctx: Context, cursor_id: int, job_id: int, exc: Exception) -> StepOutcome:
