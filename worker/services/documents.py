@@ -140,7 +140,7 @@ def _pay_by_invoice_numbers(session: Session, party: str) -> set[str]:
 
 def documents_step(ctx: Context, job_id: int) -> StepOutcome:
     """One pass of the lifecycle for the party; finished when every document is settled."""
-    lease = f"documents:{ctx.party}"
+    lease = _lease_name(ctx)
     if not acquire_lease(ctx.engine, lease, ctx.clock(), ctx.settings.lease_seconds):
         return StepOutcome(finished=False, countdown=5.0)
     try:
@@ -168,6 +168,11 @@ def documents_step(ctx: Context, job_id: int) -> StepOutcome:
         return StepOutcome(finished=False, countdown=max(0.2, min(countdown, MAX_COUNTDOWN)))
     finally:
         release_lease(ctx.engine, lease)
+
+
+def _lease_name(ctx: Context) -> str:
+    """The lease that serialises a party's document work (its createReport calls above all)."""
+    return f"documents:{ctx.party}"
 
 
 def _resolve_sending(ctx: Context, job_id: int) -> float | None:
@@ -370,6 +375,11 @@ def _create_reports(ctx: Context, job_id: int, started: datetime) -> float | Non
         now = ctx.clock()
         if (now - started).total_seconds() > STEP_BUDGET_SECONDS:
             return 0.0
+        # A step may outlast its lease (slow answers, a short ABRECON_LEASE_SECONDS), and then
+        # another worker's step takes the lease over: renew it before each request and stop
+        # if it is gone, or two steps would pick the same pending document and request it twice.
+        if not acquire_lease(ctx.engine, _lease_name(ctx), now, ctx.settings.lease_seconds):
+            return 5.0
         with session_scope(ctx.engine) as session:
             if (
                 session.exec(
