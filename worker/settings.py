@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     document_max_attempts: int = Field(3, ge=1, le=20)
     document_scope: Literal["auto", "all", "pay-by-invoice"] = "auto"
     lease_seconds: float = Field(60.0, gt=0)
+    report_resolve_seconds: float = Field(120.0, gt=0)
     sync_window_days: int = Field(30, ge=1, le=366)
     sync_overlap_hours: int = Field(48, ge=0, le=24 * 30)
     sweep_interval_seconds: float = Field(120.0, gt=0)

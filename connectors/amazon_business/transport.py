@@ -363,7 +363,11 @@ class Transport:
             code=code,
             request_id=request_id,
             details=details,
-            retry_after=suggested_wait(status, op.plan, _retry_after(response.headers)),
+            retry_after=suggested_wait(
+                status,
+                self.config.usage_plans.get(op.name, op.plan),
+                _retry_after(response.headers),
+            ),
         )
 
     def download(self, url: str, *, compression: str | None = None) -> bytes:

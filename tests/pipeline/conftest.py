@@ -152,18 +152,7 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[[Settings, str], WorkerPro
 
 
 @pytest.fixture
-def quick_resolution(monkeypatch: pytest.MonkeyPatch) -> float:
-    """A createReport whose outcome is unknown and that no listed report matches counts as
-    never received after 3 s instead of two minutes (the sandbox lists a report the moment it
-    creates it, so the shorter wait decides the same way, sooner)."""
-    from worker.services import documents
-
-    monkeypatch.setattr(documents, "RESOLVE_AFTER_SECONDS", 3.0)
-    return 3.0
-
-
-@pytest.fixture
-def configure(broker: str, quick_resolution: float) -> Iterator[Configure]:
+def configure(broker: str) -> Iterator[Configure]:
     """``configure(settings)``: this process's settings, a Celery app and the context."""
 
     def apply(settings: Settings) -> tuple[Celery, Context]:

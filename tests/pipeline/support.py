@@ -125,6 +125,9 @@ def pipeline_settings(
         "document_scope": "all",
         "read_timeout": 10.0,
         "max_inline_wait": 0.5,
+        # The sandbox lists a report the moment it creates it, so a createReport that no listed
+        # report matches is known to be lost sooner than on Amazon.
+        "report_resolve_seconds": 3.0,
     }
     values.update(overrides)
     return load_settings(**values)
@@ -169,7 +172,7 @@ def running_worker(app: Celery, *, concurrency: int = 2) -> Iterator[None]:
 
 @dataclass
 class WorkerProcess:
-    """``celery -A tests.pipeline.celery_app worker --pool=prefork``, in a session of its own."""
+    """``celery -A worker.app worker --pool=prefork``, in a session of its own."""
 
     process: subprocess.Popen[bytes]
     log: Path
@@ -211,7 +214,7 @@ def start_worker_process(settings: Settings, log_path: Path, name: str) -> Worke
         "-m",
         "celery",
         "-A",
-        "tests.pipeline.celery_app",
+        "worker.app",
         "worker",
         "--pool=prefork",
         "--concurrency=2",

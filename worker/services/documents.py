@@ -10,7 +10,7 @@ the moment it arrives. A ``sending`` row found later (the worker died in between
 was lost) is never sent again: it is resolved by listing the party's reports created since
 ``sent_at`` and claiming the one no other row knows. That is sound because a party's
 createReport calls are serialised (one lease per party, one ``sending`` row at a time). When no
-such report appears within :data:`RESOLVE_AFTER_SECONDS`, Amazon never received the request.
+such report appears within ``ABRECON_REPORT_RESOLVE_SECONDS``, Amazon never received the request.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ from worker.store.tables import (
 from worker.store.upsert import upsert
 
 REPORT_TYPE = "GET_AB_INVOICE_PDF"
-RESOLVE_AFTER_SECONDS = 120.0
 CLOCK_SKEW = timedelta(minutes=5)
 POLLS_PER_STEP = 10
 STEP_BUDGET_SECONDS = 20.0
@@ -220,7 +219,7 @@ def _resolve_sending(ctx: Context, job_id: int) -> float | None:
                 f"createReport answer was lost; found report {report.report_id}",
                 now,
             )
-        elif (now - row.sent_at).total_seconds() > RESOLVE_AFTER_SECONDS:
+        elif (now - row.sent_at).total_seconds() > ctx.settings.report_resolve_seconds:
             with session_scope(ctx.engine) as session:
                 stored = session.get(ReportRow, row.id)
                 document = session.get(DocumentRow, row.document_id)
