@@ -266,11 +266,17 @@ class ResponseModel(AmazonModel):
     """A whole response body; remembers the ``x-amzn-RequestId`` it came with."""
 
     _request_id: str | None = PrivateAttr(default=None)
+    _wire: Any = PrivateAttr(default=None)
 
     @property
     def request_id(self) -> str | None:
         """Amazon's ``x-amzn-RequestId`` of the response, to quote in a support case."""
         return self._request_id
+
+    @property
+    def wire(self) -> Any:
+        """The body exactly as Amazon sent it (decoded JSON), when parsed from a response."""
+        return self._wire
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,6 +491,19 @@ class TransactionsPage(ResponseModel):
 
     transactions: list[Transaction]
     next_page_token: str | None = None
+
+    def wire_transactions(self) -> list[dict[str, Any]] | None:
+        """Each transaction as Amazon sent it, in order (None when not parsed from a response).
+
+        Keeping these spares serialising the models back to the wire format for storage.
+        """
+        body = self._wire
+        if not isinstance(body, dict):
+            return None
+        items = body.get("transactions")
+        if not isinstance(items, list) or len(items) != len(self.transactions):
+            return None
+        return items if all(isinstance(item, dict) for item in items) else None
 
 
 class InvoiceType(StrEnum):
@@ -997,6 +1016,7 @@ def parse_response(
         ) from None
     if isinstance(parsed, ResponseModel):
         parsed._request_id = request_id
+        parsed._wire = body
     return parsed
 
 

@@ -14,8 +14,19 @@ from connectors.amazon_business.models import (
 WIRE: dict[str, Any] = {"by_alias": True, "mode": "json", "exclude_unset": True}
 
 
-def transaction_row(party: str, txn: Transaction, now: datetime) -> dict[str, Any]:
-    """The ``transactions`` row of one transaction."""
+def plain_json(value: Any) -> bool:
+    """Whether ``value`` is made of JSON's own types only (no Decimal from a parsed number)."""
+    if isinstance(value, dict):
+        return all(plain_json(v) for v in value.values())
+    if isinstance(value, list):
+        return all(plain_json(v) for v in value)
+    return value is None or isinstance(value, str | bool | int)
+
+
+def transaction_row(
+    party: str, txn: Transaction, now: datetime, wire: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``transactions`` row of one transaction (``wire``: the object as Amazon sent it)."""
     buyer = txn.buyer
     return {
         "party": party,
@@ -33,7 +44,7 @@ def transaction_row(party: str, txn: Transaction, now: datetime) -> dict[str, An
         "invoice_number": txn.invoice_number or "",
         "charge_identifier": txn.charge_identifier or "",
         "marketplace_id": txn.marketplace_id or "",
-        "raw": txn.model_dump(**WIRE),
+        "raw": wire if wire is not None and plain_json(wire) else txn.model_dump(**WIRE),
         "updated_at": now,
     }
 

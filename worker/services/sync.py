@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -29,12 +30,21 @@ MAX_PAGE_FAILURES = 5
 
 
 def store_transactions(
-    session: Session, ctx: Context, transactions: list[Transaction], now: datetime
+    session: Session,
+    ctx: Context,
+    transactions: list[Transaction],
+    now: datetime,
+    wire: list[dict[str, Any]] | None = None,
 ) -> int:
-    """Upsert transactions, their line items, and the work they imply; returns how many."""
+    """Upsert transactions, their line items, and the work they imply; returns how many.
+
+    ``wire`` holds the transactions as Amazon sent them, in the same order, when known.
+    """
     party = ctx.party
-    txns = [t for t in transactions if t.transaction_id]
-    rows = [transaction_row(party, t, now) for t in txns]
+    sent = wire if wire is not None else [None] * len(transactions)
+    pairs = [(t, w) for t, w in zip(transactions, sent, strict=True) if t.transaction_id]
+    txns = [t for t, _ in pairs]
+    rows = [transaction_row(party, t, now, w) for t, w in pairs]
     upsert(session, TransactionRow, rows, key=("party", "transaction_id"))
     items = [
         item
@@ -97,7 +107,7 @@ def sync_step(ctx: Context, job_id: int) -> StepOutcome:
         return _page_failed(ctx, cursor.id, job_id, exc)
     now = ctx.clock()
     with session_scope(ctx.engine) as session:
-        stored = store_transactions(session, ctx, page.transactions, now)
+        stored = store_transactions(session, ctx, page.transactions, now, page.wire_transactions())
         row = session.get(SyncCursorRow, cursor.id)
         assert row is not None
         if row.next_page_token != cursor.next_page_token or row.done:
