@@ -11,7 +11,7 @@ nothing Amazon adds is lost.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -291,3 +291,91 @@ class LeaseRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=128)
     holder: str = Field(max_length=128)
     expires_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class LedgerImportRow(SQLModel, table=True):
+    """One import of a ledger file: what it held and what it changed."""
+
+    __tablename__ = "ledger_imports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    party: str = Field(max_length=PARTY, index=True)
+    file_name: str = Field(max_length=1024)
+    sha256: str = Field(max_length=64)
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    imported_at: datetime | None = _time()
+
+
+class LedgerEntryRow(SQLModel, table=True):
+    """A line of the company's books (a card statement line, an AP posting...)."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (sa.UniqueConstraint("party", "entry_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    party: str = Field(max_length=PARTY, index=True)
+    entry_id: str = Field(max_length=ID)
+    posted_date: date = Field(sa_type=sa.Date)
+    amount: Decimal = Field(sa_type=ExactDecimal)
+    currency: str = Field(max_length=3)
+    description: str = Field(default="", max_length=2000)
+    reference: str = Field(default="", max_length=512)
+    card_last4: str = Field(default="", max_length=8)
+    content_hash: str = Field(max_length=64)
+    import_id: int | None = Field(default=None, foreign_key="ledger_imports.id")
+    source_line: int | None = None
+    updated_at: datetime | None = _time()
+
+
+class LedgerEntryHistoryRow(SQLModel, table=True):
+    """A previous version of a ledger entry that a later import changed."""
+
+    __tablename__ = "ledger_entry_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    party: str = Field(max_length=PARTY, index=True)
+    entry_id: str = Field(max_length=ID, index=True)
+    import_id: int | None = Field(default=None, foreign_key="ledger_imports.id")
+    previous: dict[str, Any] | None = _json()
+    changed_at: datetime | None = _time()
+
+
+class MatchRow(SQLModel, table=True):
+    """A match between Amazon transactions and ledger lines.
+
+    ``status``: auto (score at or above the auto threshold), review (needs a person),
+    confirmed (a person agreed), manual (a person linked it), rejected (a person refused it; its
+    pairs are never proposed again). ``match_key`` is derived from the members, so matching the
+    same data again finds the same rows.
+    """
+
+    __tablename__ = "matches"
+    __table_args__ = (sa.UniqueConstraint("party", "match_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    party: str = Field(max_length=PARTY, index=True)
+    match_key: str = Field(max_length=64)
+    rule: str = Field(max_length=64)
+    score: float = 0.0
+    status: str = Field(default="review", max_length=16, index=True)
+    explanation: str = Field(default="", max_length=2000)
+    difference: Decimal | None = _money()
+    currency: str = Field(default="", max_length=3)
+    created_at: datetime | None = _time()
+    decided_at: datetime | None = _time()
+
+
+class MatchLinkRow(SQLModel, table=True):
+    """One (transaction, ledger line) pair of a match."""
+
+    __tablename__ = "match_links"
+    __table_args__ = (sa.UniqueConstraint("match_id", "transaction_id", "ledger_entry_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    match_id: int = Field(foreign_key="matches.id", index=True)
+    party: str = Field(max_length=PARTY, index=True)
+    transaction_id: str = Field(max_length=ID, index=True)
+    ledger_entry_id: str = Field(max_length=ID, index=True)
