@@ -22,6 +22,7 @@ from connectors.amazon_business.errors import AmazonBusinessError
 from connectors.amazon_business.operations import operations_of_role
 from connectors.amazon_business.redaction import install_log_redaction
 from connectors.amazon_business.roles import ROLE_TABLE
+from worker.services.jobs import STAGES
 from worker.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 DATE_HELP = "YYYY-MM-DD or an ISO 8601 date-time, UTC"
 #: Stages each command runs.
-RUN_STAGES = ("sync", "invoice_details", "orders", "documents")
+RUN_STAGES = STAGES
 SYNC_STAGES = ("sync",)
 DOCUMENT_STAGES = ("invoice_details", "documents")
 #: An operation of each stage, for the role check before a job is created.
@@ -398,7 +399,7 @@ def _window_options(function: Any) -> Any:
 @main.command("run")
 @_window_options
 def run_command(start_text: str, end_text: str, wait: bool) -> None:
-    """Reconcile a window: sync -> invoice details -> orders -> invoice PDFs.
+    """Reconcile a window: sync -> invoice details -> orders -> invoice PDFs -> matching.
 
     The job's stages, counts, errors and timings are stored (`abrecon jobs show ID`). With a
     broker configured the job is enqueued for the workers; without one it runs here.
@@ -599,6 +600,245 @@ def export_transactions_command(out: Path) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"wrote {count} transactions to {out}")
+
+
+@export.command("matches")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The CSV file to write.",
+)
+def export_matches_command(out: Path) -> None:
+    """One row per link: match_id, transaction_id, ledger_entry_id, rule, score, status,
+    amount_difference (several rows share a match_id when a match joins several items)."""
+    from worker.services.context import get_context
+    from worker.services.exports import write_csv_atomically
+    from worker.services.matching import MATCH_COLUMNS, match_link_rows
+
+    ctx = get_context(_settings())
+    count = write_csv_atomically(out, MATCH_COLUMNS, match_link_rows(ctx))
+    click.echo(f"wrote {count} match links to {out}")
+
+
+@export.command("exceptions")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The CSV file to write.",
+)
+def export_exceptions_command(out: Path) -> None:
+    """The unmatched items of both sides, with why they failed and their nearest candidates."""
+    from worker.services.context import get_context
+    from worker.services.exports import write_csv_atomically
+    from worker.services.matching import EXCEPTION_COLUMNS, exception_rows
+
+    ctx = get_context(_settings())
+    count = write_csv_atomically(out, EXCEPTION_COLUMNS, exception_rows(ctx))
+    click.echo(f"wrote {count} exceptions to {out}")
+
+
+# -- ledger and matching ---------------------------------------------------------------------
+
+
+@main.group()
+def ledger() -> None:
+    """The company's books: import ledger files, list entries."""
+
+
+@ledger.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--mapping",
+    "mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A TOML mapping file for another layout.",
+)
+def ledger_import(file: Path, mapping: Path | None) -> None:
+    """Import a ledger file, all or nothing (the canonical CSV, or another layout by --mapping)."""
+    from connectors.ledger.mapping import MappingError
+    from connectors.ledger.model import LedgerError
+    from worker.services.context import get_context
+    from worker.services.ledger import import_ledger
+
+    ctx = get_context(_settings())
+    try:
+        summary = import_ledger(ctx, file, mapping)
+    except (LedgerError, MappingError) as exc:
+        raise click.ClickException(f"{_one_line(str(exc))}; nothing was imported") from None
+    click.echo(
+        f"{file}: {summary.rows} rows; {summary.inserted} new, {summary.updated} changed, "
+        f"{summary.unchanged} unchanged"
+    )
+
+
+@ledger.command("list")
+@click.option(
+    "--state", type=click.Choice(["all", "matched", "unmatched"]), default="all", show_default=True
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+def ledger_list(state: str, limit: int) -> None:
+    """Ledger entries with their match state."""
+    from sqlmodel import Session, col, select
+
+    from worker.services.context import get_context
+    from worker.services.exports import decimal_text
+    from worker.store.tables import LedgerEntryRow, MatchLinkRow, MatchRow
+
+    ctx = get_context(_settings())
+    with Session(ctx.engine) as session:
+        status = dict(
+            session.exec(
+                select(MatchLinkRow.ledger_entry_id, MatchRow.status)
+                .join(MatchRow, col(MatchRow.id) == col(MatchLinkRow.match_id))
+                .where(MatchLinkRow.party == ctx.party, MatchRow.status != "rejected")
+            ).all()
+        )
+        rows = session.exec(
+            select(LedgerEntryRow)
+            .where(LedgerEntryRow.party == ctx.party)
+            .order_by(col(LedgerEntryRow.entry_id))
+        ).all()
+    shown = 0
+    for row in rows:
+        match_state = status.get(row.entry_id, "unmatched")
+        if state == "matched" and match_state == "unmatched":
+            continue
+        if state == "unmatched" and match_state != "unmatched":
+            continue
+        click.echo(
+            f"{row.entry_id:<14} {row.posted_date}  {decimal_text(row.amount):>12} "
+            f"{row.currency}  {match_state:<10} {row.description[:50]}"
+        )
+        shown += 1
+        if shown >= limit:
+            break
+    click.echo(f"{shown} of {len(rows)} entries shown")
+
+
+@main.command("match")
+@click.option("--dry-run", is_flag=True, help="Show what matching would do; store nothing.")
+def match_command(dry_run: bool) -> None:
+    """Match every stored transaction against the ledger."""
+    from worker.services.context import get_context
+    from worker.services.matching import run_matching
+
+    ctx = get_context(_settings())
+    run = run_matching(ctx, dry_run=dry_run)
+    result = run.result
+    zones: dict[str, int] = {}
+    for m in result.matches:
+        zones[m.zone.value] = zones.get(m.zone.value, 0) + 1
+    click.echo(
+        f"matches: {len(result.matches)} ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(zones.items()))
+        + ")"
+    )
+    click.echo("by rule: " + ", ".join(f"{k} {v}" for k, v in sorted(run.by_rule.items())))
+    click.echo(
+        f"unmatched: {len(result.unmatched_transactions)} transactions, "
+        f"{len(result.unmatched_entries)} ledger lines"
+    )
+    for problem in result.problems[:20]:
+        click.echo(f"problem: {problem.code}: {problem.message}")
+    if dry_run:
+        click.echo("dry run: nothing stored")
+    else:
+        click.echo(f"stored {run.written} matches; {run.removed} outdated proposals removed")
+
+
+@main.group()
+def matches() -> None:
+    """Decisions on proposed matches."""
+
+
+@matches.command("review")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+def matches_review(limit: int) -> None:
+    """The matches that need a person (zone review)."""
+    from sqlmodel import Session, col, select
+
+    from worker.services.context import get_context
+    from worker.store.tables import MatchLinkRow, MatchRow
+
+    ctx = get_context(_settings())
+    with Session(ctx.engine) as session:
+        rows = session.exec(
+            select(MatchRow)
+            .where(MatchRow.party == ctx.party, MatchRow.status == "review")
+            .order_by(col(MatchRow.score).desc(), col(MatchRow.match_key))
+            .limit(limit)
+        ).all()
+        for row in rows:
+            links = session.exec(select(MatchLinkRow).where(MatchLinkRow.match_id == row.id)).all()
+            txns = sorted({link.transaction_id for link in links})
+            entries = sorted({link.ledger_entry_id for link in links})
+            click.echo(
+                f"{row.id:>6} {row.match_key}  {row.rule:<14} score {row.score:.2f}  "
+                f"transactions {', '.join(txns)}  ledger {', '.join(entries)}"
+            )
+            click.echo(f"       {row.explanation}")
+    click.echo(
+        f"{len(rows)} matches to review; decide with "
+        "`abrecon matches confirm ID` or `abrecon matches reject ID`"
+    )
+
+
+def _decide(match: str, status: str) -> None:
+    from worker.services.context import get_context
+    from worker.services.matching import decide
+
+    try:
+        row = decide(get_context(_settings()), match, status)
+    except LookupError as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    click.echo(f"match {row.id} ({row.match_key}) {status}")
+
+
+@matches.command("confirm")
+@click.argument("match", metavar="ID")
+def matches_confirm(match: str) -> None:
+    """Confirm a proposed match (by number or match id)."""
+    _decide(match, "confirmed")
+
+
+@matches.command("reject")
+@click.argument("match", metavar="ID")
+def matches_reject(match: str) -> None:
+    """Reject a proposed match: its pairs are never proposed again."""
+    _decide(match, "rejected")
+
+
+@matches.command("link")
+@click.option("--transaction", "transaction_id", required=True)
+@click.option(
+    "--ledger",
+    "entry_ids",
+    required=True,
+    multiple=True,
+    help="A ledger entry id; repeat for several.",
+)
+@click.argument("more_entries", nargs=-1)
+def matches_link(
+    transaction_id: str, entry_ids: tuple[str, ...], more_entries: tuple[str, ...]
+) -> None:
+    """Match a transaction with ledger lines by hand (--ledger L [L ...])."""
+    from worker.services.context import get_context
+    from worker.services.matching import link
+
+    try:
+        row = link(get_context(_settings()), transaction_id, [*entry_ids, *more_entries])
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    click.echo(
+        f"match {row.id} ({row.match_key}) linked by hand; "
+        f"difference {row.difference} {row.currency}"
+    )
 
 
 # -- database -----------------------------------------------------------------------------------

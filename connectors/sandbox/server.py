@@ -1577,7 +1577,9 @@ def _get_reports(server: SandboxServer, call: _Call) -> _Reply:
             continue
         if state["m"] is not None and not set(state["m"]) & set(report.marketplace_ids):
             continue
-        if not since_at <= report.created <= until_at:
+        # Compare at the wire's precision (milliseconds): ``until`` defaults to "now" and went
+        # through the page token as text, so a report made in the same millisecond must count.
+        if not since_at <= _parse_datetime(_iso(report.created)) <= until_at:
             continue
         selected.append(report)
     offset, size = int(state["o"]), int(state["n"])

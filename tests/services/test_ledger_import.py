@@ -21,8 +21,9 @@ HEADER = "entry_id,posted_date,amount,currency,description,reference,card_last4\
 
 @pytest.fixture()
 def ctx(database_url: str, tmp_path: Path) -> Iterator[Context]:
-    settings = load_settings(database_url=database_url, data_dir=tmp_path,
-                             lwa_refresh_token=f"Atzr|{tmp_path.name}")
+    settings = load_settings(
+        database_url=database_url, data_dir=tmp_path, lwa_refresh_token=f"Atzr|{tmp_path.name}"
+    )
     use_settings(settings)
     yield get_context()
     use_settings(None)
@@ -30,9 +31,11 @@ def ctx(database_url: str, tmp_path: Path) -> Iterator[Context]:
 
 def _count(ctx: Context, table: type) -> int:
     with Session(ctx.engine) as session:
-        return int(session.exec(
-            select(func.count()).select_from(table).where(table.party == ctx.party)
-        ).one())
+        return int(
+            session.exec(
+                select(func.count()).select_from(table).where(table.party == ctx.party)
+            ).one()
+        )
 
 
 def test_generated_ledger_imports_once(ctx: Context, tmp_path: Path) -> None:
@@ -47,25 +50,35 @@ def test_generated_ledger_imports_once(ctx: Context, tmp_path: Path) -> None:
 
 def test_a_changed_row_updates_and_keeps_history(ctx: Context, tmp_path: Path) -> None:
     path = tmp_path / "books.csv"
-    path.write_text(HEADER + "L1,2025-01-02,10.00,USD,Paper,111-2,1234\n"
-                    "L2,2025-01-03,-5.50,USD,Refund,,\n")
+    path.write_text(
+        HEADER + "L1,2025-01-02,10.00,USD,Paper,111-2,1234\nL2,2025-01-03,-5.50,USD,Refund,,\n"
+    )
     import_ledger(ctx, path)
-    path.write_text(HEADER + "L1,2025-01-02,12.00,USD,Paper corrected,111-2,1234\n"
-                    "L2,2025-01-03,-5.50,USD,Refund,,\n")
+    path.write_text(
+        HEADER + "L1,2025-01-02,12.00,USD,Paper corrected,111-2,1234\n"
+        "L2,2025-01-03,-5.50,USD,Refund,,\n"
+    )
     summary = import_ledger(ctx, path)
     assert (summary.inserted, summary.updated, summary.unchanged) == (0, 1, 1)
     with Session(ctx.engine) as session:
-        entry = session.exec(select(LedgerEntryRow).where(
-            LedgerEntryRow.party == ctx.party, LedgerEntryRow.entry_id == "L1")).one()
-        history = session.exec(select(LedgerEntryHistoryRow).where(
-            LedgerEntryHistoryRow.party == ctx.party)).all()
+        entry = session.exec(
+            select(LedgerEntryRow).where(
+                LedgerEntryRow.party == ctx.party, LedgerEntryRow.entry_id == "L1"
+            )
+        ).one()
+        history = session.exec(
+            select(LedgerEntryHistoryRow).where(LedgerEntryHistoryRow.party == ctx.party)
+        ).all()
     assert entry.amount == Decimal("12.00") and entry.description == "Paper corrected"
     assert len(history) == 1 and history[0].previous is not None
     previous = dict(history[0].previous)
     assert Decimal(previous.pop("amount")) == Decimal("10.00")
     assert previous == {
-        "posted_date": "2025-01-02", "currency": "USD",
-        "description": "Paper", "reference": "111-2", "card_last4": "1234",
+        "posted_date": "2025-01-02",
+        "currency": "USD",
+        "description": "Paper",
+        "reference": "111-2",
+        "card_last4": "1234",
     }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -176,8 +176,11 @@ def _csv_row(txn: TransactionRow, order_ids: list[str]) -> list[str]:
     ]
 
 
-def export_transactions(engine: Engine, party: str, out: Path) -> int:
-    """Write the party's transactions to ``out`` as CSV, atomically; returns how many rows."""
+def write_csv_atomically(out: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
+    """Write ``header`` and ``rows`` to ``out`` via a temporary file and a rename; row count.
+
+    A reader never sees a half-written file: it finds the old file or the new one.
+    """
     folder = out.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
@@ -186,8 +189,8 @@ def export_transactions(engine: Engine, party: str, out: Path) -> int:
     try:
         with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
-            writer.writerow(TRANSACTION_COLUMNS)
-            for row in transaction_rows(engine, party):
+            writer.writerow(header)
+            for row in rows:
                 writer.writerow(row)
                 count += 1
             stream.flush()
@@ -197,6 +200,11 @@ def export_transactions(engine: Engine, party: str, out: Path) -> int:
         Path(temp).unlink(missing_ok=True)
         raise
     return count
+
+
+def export_transactions(engine: Engine, party: str, out: Path) -> int:
+    """Write the party's transactions to ``out`` as CSV, atomically; returns how many rows."""
+    return write_csv_atomically(out, TRANSACTION_COLUMNS, transaction_rows(engine, party))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ STAGE_ABBREVIATIONS = {
     "invoice_details": "details",
     "orders": "orders",
     "documents": "pdfs",
+    "match": "match",
 }
 #: Seconds without any progress before ``watch_job`` says a job seems stuck.
 STALL_SECONDS = 60.0

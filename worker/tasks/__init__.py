@@ -30,6 +30,7 @@ from worker.services.jobs import (
     record_error,
     schedule_step,
 )
+from worker.services.matching import match_step
 from worker.services.orders import orders_step
 from worker.services.sync import incremental_window, sync_step
 
@@ -40,6 +41,7 @@ STEPS: dict[str, Callable[[Context, int], StepOutcome]] = {
     "invoice_details": invoice_details_step,
     "orders": orders_step,
     "documents": documents_step,
+    "match": match_step,
 }
 #: Consecutive unexpected failures of a stage before it is marked failed.
 MAX_UNEXPECTED = 5
