@@ -796,7 +796,7 @@ def _decide(match: str, status: str) -> None:
     try:
         row = decide(get_context(_settings()), match, status)
     except LookupError as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
+        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
     click.echo(f"match {row.id} ({row.match_key}) {status}")
 
 
@@ -834,7 +834,7 @@ def matches_link(
     try:
         row = link(get_context(_settings()), transaction_id, [*entry_ids, *more_entries])
     except (LookupError, ValueError) as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
+        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
     click.echo(
         f"match {row.id} ({row.match_key}) linked by hand; "
         f"difference {row.difference} {row.currency}"

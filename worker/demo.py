@@ -34,6 +34,7 @@ from connectors.sandbox.server import SandboxConfig, SandboxServer
 from worker.embedded import embedded_worker
 from worker.services.context import Context, get_context, use_settings
 from worker.services.jobs import STAGE_TITLES, Dispatch, create_job
+from worker.services.ledger import import_ledger
 from worker.services.progress import (
     JobView,
     ProgressDisplay,
@@ -43,13 +44,20 @@ from worker.services.progress import (
     watch_job,
 )
 from worker.settings import Settings, load_settings
-from worker.store.tables import DocumentRow, InvoiceDetailRow, OrderLineItemRow, TransactionRow
+from worker.store.tables import (
+    DocumentRow,
+    InvoiceDetailRow,
+    MatchLinkRow,
+    MatchRow,
+    OrderLineItemRow,
+    TransactionRow,
+)
 from worker.tasks import enqueue
 
 #: The usage plan the demo's sandbox enforces and its client keeps to, for every operation.
 DEMO_PLAN = UsagePlan(100.0, 100)
 #: The demo's job: no order enrichment (it needs the Amazon Business Analytics role).
-DEMO_STAGES: tuple[str, ...] = ("sync", "invoice_details", "documents")
+DEMO_STAGES: tuple[str, ...] = ("sync", "invoice_details", "documents", "match")
 #: Seconds a sandbox report takes from IN_QUEUE to DONE in the demo.
 REPORT_SECONDS = 0.5
 
@@ -138,6 +146,11 @@ def run_demo(base: Settings, *, orders: int, seed: int) -> None:
         use_settings(settings)
         try:
             ctx = get_context(settings)
+            imported = import_ledger(ctx, paths["ledger"])
+            click.echo(
+                f"ledger: {paths['ledger']}: {imported.rows} lines "
+                f"({imported.inserted} new, {imported.updated} changed)"
+            )
             start, end = scenario_window(scenario)
             job_id, first = create_job(ctx, start, end, kind="demo", stages=DEMO_STAGES)
             titles = " -> ".join(STAGE_TITLES[s] for s in DEMO_STAGES)
@@ -161,6 +174,59 @@ def _run_embedded(app: Celery, ctx: Context, job_id: int, first: Dispatch) -> Jo
             return watch_job(ctx.engine, job_id, poll_seconds=0.2, display=display)
     finally:
         display.close()
+
+
+def _matching_summary(ctx: Context, out: Path) -> None:
+    """The matched share by rule, the exceptions, and the files written for them."""
+    from worker.services.exports import write_csv_atomically
+    from worker.services.matching import (
+        EXCEPTION_COLUMNS,
+        MATCH_COLUMNS,
+        exception_rows,
+        match_link_rows,
+    )
+
+    with Session(ctx.engine) as session:
+        statuses = Counter(
+            dict(
+                session.exec(
+                    select(MatchRow.status, func.count())
+                    .where(MatchRow.party == ctx.party)
+                    .group_by(MatchRow.status)
+                ).all()
+            )
+        )
+        rules = Counter(
+            dict(
+                session.exec(
+                    select(MatchRow.rule, func.count())
+                    .where(MatchRow.party == ctx.party)
+                    .group_by(MatchRow.rule)
+                ).all()
+            )
+        )
+        matched = set(
+            session.exec(
+                select(MatchLinkRow.transaction_id).where(MatchLinkRow.party == ctx.party)
+            ).all()
+        )
+        total = session.exec(
+            select(func.count())
+            .select_from(TransactionRow)
+            .where(TransactionRow.party == ctx.party)
+        ).one()
+    share = f"{100 * len(matched) / total:.1f} %" if total else "-"
+    click.echo(
+        f"  matched:          {len(matched)} of {total} transactions ({share}); "
+        + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+    )
+    click.echo("  by rule:          " + ", ".join(f"{k} {v}" for k, v in sorted(rules.items())))
+    matches_file = out / "matches.csv"
+    exceptions_file = out / "exceptions.csv"
+    write_csv_atomically(matches_file, MATCH_COLUMNS, match_link_rows(ctx))
+    exceptions = write_csv_atomically(exceptions_file, EXCEPTION_COLUMNS, exception_rows(ctx))
+    click.echo(f"  exceptions:       {exceptions} unmatched items, in {exceptions_file}")
+    click.echo(f"  matches:          {matches_file}")
 
 
 def _summary(ctx: Context, job: JobView, requests: int, out: Path) -> None:
@@ -230,5 +296,5 @@ def _summary(ctx: Context, job: JobView, requests: int, out: Path) -> None:
         + (f", {documents['unavailable']} unavailable" if documents.get("unavailable") else "")
     )
     click.echo(f"  API requests:     {requests}")
-    click.echo(f"  ledger (for matching, next): {out / 'ledger.csv'}")
+    _matching_summary(ctx, out)
     click.echo(f"  the job, stored:  ABRECON_DATA_DIR={out} abrecon jobs show {job.id}")
