@@ -67,10 +67,13 @@ from __future__ import annotations
 import gc
 import heapq
 import math
+import re
+from array import array
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_FLOOR, Decimal
+from operator import attrgetter
 from typing import TypeVar
 
 from worker.reconcile import scoring
@@ -89,7 +92,6 @@ from worker.reconcile.records import (
     Unmatched,
     Zone,
     match_id,
-    pair_match_id,
 )
 from worker.reconcile.subsets import best_subset, subset_sums
 from worker.reconcile.tokens import ASCII_TOKEN, TOKEN, tokenize
@@ -113,12 +115,15 @@ _SORTED_BUCKET = 8
 _MAX_AMOUNT_CANDIDATES = 16
 #: Of many items with one amount on one day, diagnostics look at the first few ids.
 _NEAREST_PER_AMOUNT = 2
-#: Characters of a reference that is a single clean token (upper-case ASCII).
-_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/."
-_SEPARATORS = "-_/."
+#: A reference (one per line) that is not a clean upper-case ASCII token: a character outside
+#: the token alphabet, or a separator at either end or doubled.
+_UNCLEAN = re.compile(r"[^0-9A-Z\n_./-]|^[_./-]|[_./-]$|[_./-][_./-]", re.MULTILINE)
 _ZERO = Decimal(0)
+_ID = attrgetter("id")
 
 _Bucket = int | list[int] | tuple[list[int], list[int]]
+#: Items of one day and currency: (amounts ascending, item indexes in that order).
+_DayBucket = tuple["array[int]", "array[int]"]
 #: The facts an explanation is made of (see :meth:`_Matcher._explain_tail`).
 _Evidence = tuple[str, int, int, int, int, int, int, int, int, str, bool, int, int, bool, int, bool]
 #: A 1:1 candidate: (weight, txn, entry, rule, diff, offset, outside, card, ref, share), the
@@ -241,8 +246,8 @@ class _Matcher:
         self.problems: list[Problem] = []
         self._too_large: set[str] = set()
         self._capped: set[str] = set()
-        self.T, t_index = self._dedupe(txns, Side.TRANSACTION)
-        self.E, e_index = self._dedupe(entries, Side.ENTRY)
+        self.T = self._dedupe(txns, Side.TRANSACTION)
+        self.E = self._dedupe(entries, Side.ENTRY)
         nt, ne = len(self.T), len(self.E)
         self.nt, self.ne = nt, ne
         self.tid = [t.transaction_id for t in self.T]
@@ -267,14 +272,26 @@ class _Matcher:
         self.tol_rel = config.tolerance_relative
         credits = Rule.REFUND in self.rules
         # Items the amount rules may use: a non-zero amount, and credits only when allowed.
-        self.t_ok = bytearray(1 if (u > 0 or (u < 0 and credits)) else 0 for u in self.tu)
-        self.e_ok = bytearray(1 if (u > 0 or (u < 0 and credits)) else 0 for u in self.eu)
+        if credits:
+            self.t_ok = bytearray([u != 0 for u in self.tu])
+            self.e_ok = bytearray([u != 0 for u in self.eu])
+        else:
+            self.t_ok = bytearray([u > 0 for u in self.tu])
+            self.e_ok = bytearray([u > 0 for u in self.eu])
         self.t_free = bytearray(b"\x01") * nt
         self.e_free = bytearray(b"\x01") * ne
         self.t_owner: list[Match | None] = [None] * nt
         self.e_owner: list[Match | None] = [None] * ne
         self.matches: list[Match] = []
         self.unselected: dict[int, float] = {}
+        # Indexes of the ids the decisions name (a scan, not a dictionary of every id).
+        named_t = {t for t, _ in decisions.rejected_pairs}
+        named_e = {e for _, e in decisions.rejected_pairs}
+        for kept in decisions.kept:
+            named_t.update(kept.transaction_ids)
+            named_e.update(kept.entry_ids)
+        t_index = {x: i for i, x in enumerate(self.tid) if x in named_t} if named_t else {}
+        e_index = {x: j for j, x in enumerate(self.eid) if x in named_e} if named_e else {}
         self.rejected = {
             t_index[t] * ne + e_index[e]
             for t, e in decisions.rejected_pairs
@@ -282,12 +299,15 @@ class _Matcher:
         }
         self.ref_index: dict[str, int | list[int]] = {}
         self.ref_multi: dict[str, list[tuple[tuple[str, ...], int]]] = {}
-        self.cited_by: dict[int, int | list[int]] = {}
+        # Who quotes whom: (transaction, ledger line) pairs, as flat arrays.
+        self.cite_t: array[int] = array("q")
+        self.cite_e: array[int] = array("q")
         self._broad: dict[str, tuple[list[int], list[int]]] = {}
+        self._shared: list[list[int]] = []  # transactions sharing a reference
         self._e_amounts: dict[int, _Bucket] | None = None
         self._t_amounts: dict[int, _Bucket] | None = None
-        self._e_days: dict[int, tuple[list[int], list[int]]] | None = None
-        self._t_days: dict[int, tuple[list[int], list[int]]] | None = None
+        self._e_days: dict[int, _DayBucket] | None = None
+        self._t_days: dict[int, _DayBucket] | None = None
         self._log = [0.0] + [math.log(k) for k in range(1, 64)]
         self._date_in = [
             scoring.date_evidence(offset, self.before, self.after)[0]
@@ -300,19 +320,13 @@ class _Matcher:
     # ----------------------------------------------------------------------------------------
     # Input
 
-    def _dedupe(self, items: list[_R], side: Side) -> tuple[list[_R], dict[str, int]]:
+    def _dedupe(self, items: list[_R], side: Side) -> list[_R]:
         """Items with a finite amount, one per id (the first by date, amount and content)."""
-        ids = [t.transaction_id if isinstance(t, Txn) else t.entry_id for t in items]
-        index = dict(zip(ids, range(len(ids)), strict=True))
-        finite = True
-        try:
-            for item in items:
-                int(item.amount)  # NaN and infinities raise
-        except (ValueError, OverflowError):
-            finite = False
-        if finite and len(index) == len(items):
-            return items, index
-        index = {}
+        ids = [_id_of(item) for item in items]
+        finite = all(map(Decimal.is_finite, [item.amount for item in items]))
+        if finite and len(set(ids)) == len(ids):
+            return items
+        index: dict[str, int] = {}
         out: list[_R] = []
         duplicates: set[str] = set()
         bad: list[str] = []
@@ -346,7 +360,7 @@ class _Matcher:
                     tuple(sorted(bad)),
                 )
             )
-        return out, index
+        return out
 
     def _units(self) -> tuple[int, list[int], list[int]]:
         """Amounts as integers in units of ``10**-scale``: 2 places unless an amount or the
@@ -487,6 +501,16 @@ class _Matcher:
         if Rule.REFERENCE in rules:
             self._index_references()
             self._select(*self._phase_references())
+            # Only references shared by a few transactions are needed from here on (the
+            # groups of phase 3): the big index goes.
+            self._shared = [
+                v
+                for v in self.ref_index.values()
+                if isinstance(v, list) and len(v) <= _BROAD_REFERENCE
+            ]
+            self.ref_index = {}
+            self.ref_multi = {}
+            self._broad = {}
         if Rule.AMOUNT_DATE in rules:
             pairs: list[_Pair] = []
             self._amount_candidates(pairs)
@@ -496,8 +520,7 @@ class _Matcher:
         if Rule.GROUP in rules:
             self._select([], self._phase_groups())
         self._report_search_limits()
-        self.ref_index.clear()
-        self._broad.clear()
+        self._shared = []
         unmatched_t, unmatched_e = self._unmatched()
         self.matches.sort(key=lambda m: m.entry_ids[0])
         self.problems.sort(key=lambda p: (p.code, p.ids, p.message))
@@ -509,36 +532,57 @@ class _Matcher:
     # Phase 1: references and exact amounts
 
     def _index_references(self) -> None:
-        """Transactions by reference token (free transactions only)."""
+        """Transactions by reference token (free transactions only).
+
+        References are indexed as given, then checked all at once (one regular-expression
+        scan over the joined keys): if every one is a clean upper-case token of at least
+        ``min_reference_length`` characters, as Amazon's identifiers are, the index is ready;
+        otherwise it is rebuilt with each reference normalised (upper-cased, tokenised; a
+        multi-token reference becomes a token sequence)."""
         index = self.ref_index
-        get = index.get
-        minimum = self.cfg.min_reference_length
+        setdefault = index.setdefault
         t_free = self.t_free
-        chars, separators = _TOKEN_CHARS, _SEPARATORS
-        for i, t in enumerate(self.T):
-            if not t_free[i] or not t.references:
-                continue
-            for r in t.references:
-                if len(r) < minimum:
-                    continue
-                if r.strip(chars) or r[0] in separators or r[-1] in separators:
-                    tokens = tuple(tokenize(r))  # lower case, spaces, odd punctuation
-                    if not tokens:
-                        continue
-                    if len(tokens) > 1:
-                        self.ref_multi.setdefault(tokens[0], []).append((tokens, i))
-                        continue
-                    r = tokens[0]
-                    if len(r) < minimum:
-                        continue
-                v = get(r)
-                if v is None:
-                    index[r] = i
-                elif isinstance(v, int):
-                    if v != i:
-                        index[r] = [v, i]
-                elif v[-1] != i:
-                    v.append(i)
+        for i, refs in enumerate([t.references for t in self.T]):
+            if refs and t_free[i]:
+                for r in refs:
+                    v = setdefault(r, i)
+                    if v is not i:  # another transaction has it too
+                        if isinstance(v, int):
+                            index[r] = [v, i]
+                        else:
+                            v.append(i)
+        if not index:
+            return
+        minimum = self.cfg.min_reference_length
+        if min(map(len, index)) >= minimum and not _UNCLEAN.search("\n".join(index)):
+            return
+        raw = list(index.items())
+        index.clear()
+        for r, v in raw:
+            for i in sorted((v,) if isinstance(v, int) else v):
+                self._index_reference(r, i)
+
+    def _index_reference(self, reference: str, i: int) -> None:
+        """Index one reference of transaction ``i``, normalised (the slow path)."""
+        minimum = self.cfg.min_reference_length
+        tokens = tuple(tokenize(reference))
+        if not tokens or len(reference) < minimum:
+            return
+        if len(tokens) > 1:
+            self.ref_multi.setdefault(tokens[0], []).append((tokens, i))
+            return
+        r = tokens[0]
+        if len(r) < minimum:
+            return
+        index = self.ref_index
+        v = index.get(r)
+        if v is None:
+            index[r] = i
+        elif isinstance(v, int):
+            if v != i:
+                index[r] = [v, i]
+        elif i not in v:
+            v.append(i)
 
     def _phase_references(self) -> tuple[list[_Pair], list[_Cand]]:
         pairs: list[_Pair] = []
@@ -567,7 +611,6 @@ class _Matcher:
             return
         get = index.get
         findall, ascii_findall = TOKEN.findall, ASCII_TOKEN.findall
-        minimum = self.cfg.min_reference_length
         slack = self.cfg.reference_slack_days
         before, after, date_in = self.before, self.after, self._date_in
         e_free, eu, ec, ed, ecard, e_ok = (
@@ -587,7 +630,7 @@ class _Matcher:
             self.td,
             self.tcard,
         )
-        cited_by = self.cited_by
+        cite_t, cite_e = self.cite_t.append, self.cite_e.append
         checks = bool(self.rejected or self.decisions.rejected_matches)
         with_groups = Rule.GROUP in self.rules
         tol_rel = self.tol_rel
@@ -602,7 +645,7 @@ class _Matcher:
             hits: dict[int, tuple[int, str]] | None = None
             for tok in tokens:
                 v = get(tok)
-                if v is None or len(tok) < minimum:
+                if v is None:
                     continue
                 if hits is None:
                     hits = {}
@@ -630,13 +673,8 @@ class _Matcher:
             pool: list[int] = []
             for i, (k, tok) in hits.items():
                 if k <= broad:
-                    quoted = cited_by.get(i)
-                    if quoted is None:
-                        cited_by[i] = j
-                    elif isinstance(quoted, int):
-                        cited_by[i] = [quoted, j]
-                    else:
-                        quoted.append(j)
+                    cite_t(i)
+                    cite_e(j)
                 if tc[i] != ec_j or not t_free[i]:
                     continue
                 offset = ed_j - td[i]
@@ -755,9 +793,14 @@ class _Matcher:
         cfg = self.cfg
         ec, eu, ed, e_free, e_ok, eid = self.ec, self.eu, self.ed, self.e_free, self.e_ok, self.eid
         slack = cfg.reference_slack_days
-        for i, quoted in self.cited_by.items():
-            if isinstance(quoted, int) or t_exact[i] or not self.t_ok[i] or not self.t_free[i]:
-                continue
+        counts = Counter(self.cite_t)
+        quoting: dict[int, list[int]] = {}
+        t_ok, t_free = self.t_ok, self.t_free
+        for i, j in zip(self.cite_t, self.cite_e, strict=True):
+            if counts[i] > 1 and not t_exact[i] and t_ok[i] and t_free[i]:
+                quoting.setdefault(i, []).append(j)
+        for i in sorted(quoting, key=self.tid.__getitem__):
+            quoted = quoting[i]
             tu_i, td_i, tc_i = self.tu[i], self.td[i], self.tc[i]
             pool = sorted(
                 (
@@ -823,15 +866,21 @@ class _Matcher:
         return min(common or set().union(*quoted) or {"its references"})
 
     def _entry_amounts(self) -> dict[int, _Bucket]:
-        """Ledger lines the amount rules may use, by ``amount * ncur + currency``."""
+        """Free ledger lines the amount rules may use, by ``amount * ncur + currency`` (built
+        once, when the amount rule starts)."""
         if self._e_amounts is None:
-            self._e_amounts = _amount_index(self.eu, self.ec, self.ed, self.e_ok, self.ncur)
+            self._e_amounts = _amount_index(
+                self.eu, self.ec, self.ed, self.e_ok, self.e_free, self.ncur
+            )
         return self._e_amounts
 
     def _txn_amounts(self) -> dict[int, _Bucket]:
-        """Transactions the amount rules may use, by ``amount * ncur + currency``."""
+        """Free transactions the amount rules may use, by ``amount * ncur + currency`` (built
+        once, for diagnostics)."""
         if self._t_amounts is None:
-            self._t_amounts = _amount_index(self.tu, self.tc, self.td, self.t_ok, self.ncur)
+            self._t_amounts = _amount_index(
+                self.tu, self.tc, self.td, self.t_ok, self.t_free, self.ncur
+            )
         return self._t_amounts
 
     def _amount_candidates(self, pairs: list[_Pair]) -> None:
@@ -908,13 +957,13 @@ class _Matcher:
     # ----------------------------------------------------------------------------------------
     # Phase 2: tolerance
 
-    def _entry_days(self) -> dict[int, tuple[list[int], list[int]]]:
+    def _entry_days(self) -> dict[int, _DayBucket]:
         """Every ledger line by ``day * ncur + currency``, amounts sorted."""
         if self._e_days is None:
             self._e_days = _day_index(self.ed, self.ec, self.eu, self.ncur)
         return self._e_days
 
-    def _txn_days(self) -> dict[int, tuple[list[int], list[int]]]:
+    def _txn_days(self) -> dict[int, _DayBucket]:
         """Every transaction by ``day * ncur + currency``, amounts sorted."""
         if self._t_days is None:
             self._t_days = _day_index(self.td, self.tc, self.tu, self.ncur)
@@ -993,9 +1042,7 @@ class _Matcher:
                 by_day.setdefault((tc[i], tu[i] > 0, tcard[i], td[i]), []).append(i)
         pools = [(m, False) for m in by_day.values() if self._pool_fits(len(m), 0.0)]
         seen: set[tuple[int, ...]] = set()
-        for v in self.ref_index.values():
-            if isinstance(v, int) or len(v) > _BROAD_REFERENCE:
-                continue
+        for v in self._shared:
             split: dict[tuple[int, bool], list[int]] = {}
             for i in v:
                 if t_free[i] and t_ok[i]:
@@ -1289,9 +1336,7 @@ class _Matcher:
         eids = tuple([self.eid[j] for j in es])
         units = sum([self.eu[j] for j in es]) - sum([self.tu[i] for i in ts])
         difference = Decimal(units).scaleb(-self.scale) if units else _ZERO
-        found = Match(
-            match_id(tids, eids), tids, eids, rule, c.score, explanation, difference, zone
-        )
+        found = Match(tids, eids, rule, c.score, explanation, difference, zone)
         self._own(found, ts, es)
 
     def _accept_pairs(self, taken: list[tuple[_Pair, float, int]], later: bool) -> None:
@@ -1335,7 +1380,6 @@ class _Matcher:
             )
             t, e = tid[i], eid[j]
             found = Match(
-                pair_match_id(t, e),
                 (t,),
                 (e,),
                 REFUND_PREFIX + rule if eu[j] < 0 else rule,
@@ -1362,7 +1406,7 @@ class _Matcher:
         eids = tuple([self.eid[j] for j in es])
         units = sum([self.eu[j] for j in es]) - sum([self.tu[i] for i in ts])
         difference = Decimal(units).scaleb(-self.scale) if units else _ZERO
-        found = Match(match_id(tids, eids), tids, eids, rule, score, explanation, difference, zone)
+        found = Match(tids, eids, rule, score, explanation, difference, zone)
         self._own(found, ts, es)
 
     def _own(self, found: Match, ts: tuple[int, ...], es: tuple[int, ...]) -> None:
@@ -1474,21 +1518,23 @@ class _Matcher:
     # Unmatched items and their nearest candidates
 
     def _unmatched(self) -> tuple[list[Unmatched], list[Unmatched]]:
-        free_t = sorted((i for i in range(self.nt) if self.t_free[i]), key=self.tid.__getitem__)
-        free_e = sorted((j for j in range(self.ne) if self.e_free[j]), key=self.eid.__getitem__)
+        # Diagnosed in input order (for dated input, neighbours share the index buckets they
+        # read), returned by id.
+        free_t = [i for i in range(self.nt) if self.t_free[i]]
+        free_e = [j for j in range(self.ne) if self.e_free[j]]
         quotes: dict[int, list[int]] = {}  # free ledger line -> transactions it quotes
-        e_free = self.e_free
-        for i, v in self.cited_by.items():
-            for j in (v,) if isinstance(v, int) else v:
-                if e_free[j]:
-                    quotes.setdefault(j, []).append(i)
-        out_t = [self._diagnose(i, True, self._quoted_list(self.cited_by.get(i))) for i in free_t]
+        quoted_by: dict[int, list[int]] = {}  # free transaction -> ledger lines quoting it
+        t_free, e_free = self.t_free, self.e_free
+        for i, j in zip(self.cite_t, self.cite_e, strict=True):
+            if e_free[j]:
+                quotes.setdefault(j, []).append(i)
+            if t_free[i]:
+                quoted_by.setdefault(i, []).append(j)
+        out_t = [self._diagnose(i, True, quoted_by.get(i, [])) for i in free_t]
         out_e = [self._diagnose(j, False, quotes.get(j, [])) for j in free_e]
+        out_t.sort(key=_ID)
+        out_e.sort(key=_ID)
         return out_t, out_e
-
-    @staticmethod
-    def _quoted_list(v: int | list[int] | None) -> list[int]:
-        return [] if v is None else [v] if isinstance(v, int) else v
 
     def _not_matchable(self, units: int) -> str:
         if units == 0:
@@ -1500,7 +1546,7 @@ class _Matcher:
     def _diagnose(self, k: int, is_txn: bool, quoted: list[int]) -> Unmatched:
         """The unmatched item ``k`` (a transaction if ``is_txn``) and its nearest candidates
         on the other side: those quoting a reference, those of the same amount at the
-        nearest dates, and on each day of the window the nearest amounts. Candidates rank by
+        nearest dates, and on each day of the window the nearest amount. Candidates rank by
         (quoted first, same currency, amount gap, days outside the window, days apart, id)."""
         before, after, ncur = self.before, self.after, self.ncur
         if is_txn:
@@ -1508,25 +1554,71 @@ class _Matcher:
             amounts, days = self._entry_amounts(), self._entry_days()
             o_units, o_cur, o_day, o_ids = self.eu, self.ec, self.ed, self.eid
             sign = 1  # offset = ledger date - transaction date = other - this
+            low_day, high_day = day - before, day + after
         else:
             units, currency, day = self.eu[k], self.ec[k], self.ed[k]
             amounts, days = self._txn_amounts(), self._txn_days()
             o_units, o_cur, o_day, o_ids = self.tu, self.tc, self.td, self.tid
             sign = -1
-        ranked: list[tuple[bool, bool, int, int, int, str, int]] = []
-        seen: set[int] = set()
-
-        def add(x: int, is_quoted: bool = False) -> None:
-            if x in seen:
-                return
-            seen.add(x)
+            low_day, high_day = day - after, day + before
+        found: list[int] = list(quoted)
+        v = amounts.get(units * ncur + currency)
+        if v is not None:
+            if isinstance(v, int):
+                found.append(v)
+            else:
+                if isinstance(v, list):
+                    same: list[int] = v
+                else:  # long, sorted by date: the items of the few dates around this one
+                    dates, members = v
+                    at = bisect_left(dates, day)
+                    low = bisect_left(dates, dates[max(0, at - 3)])
+                    high = bisect_right(dates, dates[min(len(dates) - 1, at + 3)])
+                    same = members[low:high]
+                if len(same) > _SORTED_BUCKET:
+                    same = heapq.nsmallest(3, same, key=lambda x: (abs(o_day[x] - day), o_ids[x]))
+                found.extend(same)
+        # (amount gap, item): on each day, the nearest amounts below and above, and the exact
+        # amount with the next one above it.
+        near: list[tuple[int, int]] = []
+        get = days.get
+        for d in range(low_day, high_day + 1):
+            bucket = get(d * ncur + currency)
+            if bucket is None:
+                continue
+            values, day_members = bucket
+            size = len(values)
+            at = bisect_left(values, units)
+            positions = [at - 1, at]
+            if at < size and values[at] == units:
+                after_run = bisect_right(values, units)
+                if after_run < size:
+                    positions.append(after_run)
+            for pos in positions:
+                if not 0 <= pos < size:
+                    continue
+                value = values[pos]
+                gap = abs(value - units)
+                if (pos == 0 or values[pos - 1] != value) and (
+                    pos + 1 == size or values[pos + 1] != value
+                ):
+                    near.append((gap, day_members[pos]))
+                else:
+                    near.extend((gap, x) for x in _run(values, day_members, pos, o_ids))
+        if near:
+            near.sort()
+            cut = near[min(len(near), self.cfg.max_nearest) - 1][0]
+            found.extend(x for gap, x in near if gap <= cut)
+        quoted_set = set(quoted)
+        ranked = []
+        for x in set(found):
             offset = (o_day[x] - day) * sign
             outside = (
                 offset - after if offset > after else -before - offset if offset < -before else 0
             )
             ranked.append(
                 (
-                    not is_quoted,
+                    x not in quoted_set,
                     o_cur[x] != currency,
                     abs(o_units[x] - units),
                     outside,
@@ -1535,48 +1627,7 @@ class _Matcher:
                     x,
                 )
             )
-
-        for x in quoted:
-            add(x, True)
-        v = amounts.get(units * ncur + currency)
-        if v is not None:
-            same: Sequence[int]
-            if isinstance(v, int):
-                same = (v,)
-            elif isinstance(v, list):
-                same = v
-            else:  # long, sorted by date: the items of the few dates around this one
-                dates, members = v
-                at = bisect_left(dates, day)
-                low = bisect_left(dates, dates[max(0, at - 3)])
-                high = bisect_right(dates, dates[min(len(dates) - 1, at + 3)])
-                same = members[low:high]
-            for x in same:
-                add(x)
-        low_day, high_day = (day - before, day + after) if is_txn else (day - after, day + before)
-        for d in range(low_day, high_day + 1):
-            bucket = days.get(d * ncur + currency)
-            if bucket is None:
-                continue
-            values, members = bucket
-            size = len(values)
-            at = bisect_left(values, units)
-            # the nearest amount on this day (both neighbours when equally near)
-            below = units - values[at - 1] if at > 0 else None
-            above = values[at] - units if at < size else None
-            for pos, gap, other in ((at - 1, below, above), (at, above, below)):
-                if gap is None or (other is not None and other < gap):
-                    continue
-                value = values[pos]
-                if (pos == 0 or values[pos - 1] != value) and (
-                    pos + 1 == size or values[pos + 1] != value
-                ):
-                    add(members[pos])
-                else:
-                    for x in _run(values, members, pos, o_ids):
-                        add(x)
         nearest_ids = [item[-1] for item in heapq.nsmallest(self.cfg.max_nearest, ranked)]
-        quoted_set = set(quoted)
         if is_txn:
             nearest = tuple(
                 Candidate(self.eid[j], self._why_not(k, j, j in quoted_set)) for j in nearest_ids
@@ -1630,13 +1681,13 @@ class _Matcher:
         owner_t, owner_e = self.t_owner[i], self.e_owner[j]
         if owner_e is not None:
             reasons.append(
-                f"ledger line already in {owner_e.match_id} ({owner_e.rule}, "
-                f"score {owner_e.score:.2f})"
+                f"ledger line already matched with transaction {_members(owner_e.transaction_ids)}"
+                f" ({owner_e.rule}, score {owner_e.score:.2f})"
             )
         if owner_t is not None:
             reasons.append(
-                f"transaction already in {owner_t.match_id} ({owner_t.rule}, "
-                f"score {owner_t.score:.2f})"
+                f"transaction already matched with ledger line {_members(owner_t.entry_ids)}"
+                f" ({owner_t.rule}, score {owner_t.score:.2f})"
             )
         if not reasons:
             score = self.unselected.get(i * self.ne + j)
@@ -1669,6 +1720,10 @@ def _rank_key(item: tuple[float, str, str, str, int, _Pair | _Cand]) -> tuple[fl
     return item[0], item[1], item[2], item[3]
 
 
+def _members(ids: tuple[str, ...]) -> str:
+    return ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
+
+
 def _keep_best(found: _Found, cand: _Cand) -> None:
     """Keep ``cand`` unless the same members already have a candidate at least as strong."""
     old = found.get((cand.ts, cand.es))
@@ -1686,7 +1741,7 @@ def _group_card(cards: Sequence[str], other: str) -> int:
     return 1 if all(cards) else 0
 
 
-def _run(values: list[int], members: list[int], pos: int, ids: list[str]) -> list[int]:
+def _run(values: Sequence[int], members: Sequence[int], pos: int, ids: list[str]) -> list[int]:
     """The items with the amount at ``pos``; of many, the first few by id (deterministic)."""
     value = values[pos]
     low = pos if pos == 0 or values[pos - 1] != value else bisect_left(values, value)
@@ -1695,7 +1750,7 @@ def _run(values: list[int], members: list[int], pos: int, ids: list[str]) -> lis
         if pos + 1 == len(values) or values[pos + 1] != value
         else (bisect_right(values, value))
     )
-    same = members[low:high]
+    same = list(members[low:high])
     if len(same) > _NEAREST_PER_AMOUNT:
         return heapq.nsmallest(_NEAREST_PER_AMOUNT, same, key=ids.__getitem__)
     return same
@@ -1729,6 +1784,10 @@ def _to_units(amounts: list[Decimal], factor: Decimal) -> list[int] | None:
     return out
 
 
+def _id_of(item: Txn | Entry) -> str:
+    return item.transaction_id if isinstance(item, Txn) else item.entry_id
+
+
 def _exponent(amount: Decimal) -> int:
     exponent = amount.as_tuple().exponent
     return exponent if isinstance(exponent, int) else 0
@@ -1739,6 +1798,7 @@ def _amount_index(
     currencies: list[int],
     days: list[int],
     usable: bytearray,
+    free: bytearray,
     ncur: int,
 ) -> dict[int, _Bucket]:
     """Usable items by ``amount * ncur + currency``: an index, a list, or for long buckets
@@ -1746,7 +1806,7 @@ def _amount_index(
     index: dict[int, _Bucket] = {}
     get = index.get
     for k, ok in enumerate(usable):
-        if not ok:
+        if not ok or not free[k]:
             continue
         key = units[k] * ncur + currencies[k]
         v = get(key)
@@ -1766,8 +1826,9 @@ def _amount_index(
 
 def _day_index(
     days: list[int], currencies: list[int], units: list[int], ncur: int
-) -> dict[int, tuple[list[int], list[int]]]:
-    """Items by ``day * ncur + currency``: (amounts ascending, item indexes in that order)."""
+) -> dict[int, _DayBucket]:
+    """Items by ``day * ncur + currency``: (amounts ascending, item indexes in that order),
+    as flat machine-integer arrays (compact, and bisection does not chase pointers)."""
     buckets: dict[int, list[int]] = {}
     for index, (day, currency) in enumerate(zip(days, currencies, strict=True)):
         key = day * ncur + currency
@@ -1776,11 +1837,11 @@ def _day_index(
             buckets[key] = [index]
         else:
             bucket.append(index)
-    out: dict[int, tuple[list[int], list[int]]] = {}
+    out: dict[int, _DayBucket] = {}
     get = units.__getitem__
     for key, members in buckets.items():
         members.sort(key=get)
-        out[key] = ([units[m] for m in members], members)
+        out[key] = (array("q", [units[m] for m in members]), array("q", members))
     return out
 
 

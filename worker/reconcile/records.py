@@ -53,7 +53,6 @@ __all__ = [
     "Unmatched",
     "Zone",
     "match_id",
-    "pair_match_id",
 ]
 
 
@@ -154,11 +153,12 @@ class Match:
     """Transactions and ledger lines that record the same money.
 
     ``match_id`` is derived from the members alone (:func:`match_id`), so the same match found
-    twice has the same id. ``difference`` is the ledger total minus the transactions total
-    (zero unless a tolerance let a gap through). ``score`` is in ``[0, 1]``.
+    twice has the same id; it is computed when read (a hash: a million matches need not pay
+    for ids nobody reads). Member ids are sorted. ``difference`` is the ledger total minus the
+    transactions total (zero unless a tolerance let a gap through). ``score`` is in
+    ``[0, 1]``.
     """
 
-    match_id: str
     transaction_ids: tuple[str, ...]
     entry_ids: tuple[str, ...]
     rule: str
@@ -166,6 +166,11 @@ class Match:
     explanation: str
     difference: Decimal
     zone: Zone
+
+    @property
+    def match_id(self) -> str:
+        """The deterministic id of this match (see :func:`match_id`)."""
+        return match_id(self.transaction_ids, self.entry_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,10 +305,4 @@ class MatchResult:
 def match_id(transaction_ids: Iterable[str], entry_ids: Iterable[str]) -> str:
     """The deterministic id of the match of these members (order does not matter)."""
     text = "\x1f".join(sorted(transaction_ids)) + "\x1e" + "\x1f".join(sorted(entry_ids))
-    return "m-" + hashlib.blake2b(text.encode("utf-8"), digest_size=10).hexdigest()
-
-
-def pair_match_id(transaction_id: str, entry_id: str) -> str:
-    """``match_id((transaction_id,), (entry_id,))``, faster."""
-    text = transaction_id + "\x1e" + entry_id
     return "m-" + hashlib.blake2b(text.encode("utf-8"), digest_size=10).hexdigest()

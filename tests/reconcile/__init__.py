@@ -1,0 +1,1 @@
+"""The reconcile core: matching rules, scoring, decisions, quality on generated books."""
