@@ -11,19 +11,45 @@ and is left as it is, so a refund stays ``-12.50``.
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from worker.formats.atomic import atomic_text
+from worker.formats.cells import (
+    FORMULA_PREFIXES,
+    THREE_DECIMAL_CURRENCIES,
+    ZERO_DECIMAL_CURRENCIES,
+    decimal_text,
+    minor_units,
+    neutralise,
+)
 from worker.store.tables import DocumentRow, TransactionLineItemRow, TransactionRow
+
+# The cell rules (formula guard, exact amounts) live in worker.formats.cells and the atomic
+# write in worker.formats.atomic; the names are re-exported for callers importing them here.
+__all__ = [
+    "FORMULA_PREFIXES",
+    "ORDER_ID_SEPARATOR",
+    "THREE_DECIMAL_CURRENCIES",
+    "TRANSACTION_COLUMNS",
+    "ZERO_DECIMAL_CURRENCIES",
+    "DocumentListing",
+    "decimal_text",
+    "export_transactions",
+    "iso_utc",
+    "list_documents",
+    "minor_units",
+    "neutralise",
+    "transaction_count",
+    "transaction_rows",
+    "write_csv_atomically",
+]
 
 #: The header of ``abrecon export transactions``.
 TRANSACTION_COLUMNS: tuple[str, ...] = (
@@ -41,65 +67,8 @@ TRANSACTION_COLUMNS: tuple[str, ...] = (
 )
 #: Separator of the order ids in the ``order_ids`` cell.
 ORDER_ID_SEPARATOR = ";"
-#: Cells starting with one of these would be evaluated by a spreadsheet.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-#: ISO 4217 currencies without minor units, and those with three decimal places.
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    [
-        "BIF",
-        "CLP",
-        "DJF",
-        "GNF",
-        "ISK",
-        "JPY",
-        "KMF",
-        "KRW",
-        "PYG",
-        "RWF",
-        "UGX",
-        "UYI",
-        "VND",
-        "VUV",
-        "XAF",
-        "XOF",
-        "XPF",
-    ]
-)
-THREE_DECIMAL_CURRENCIES = frozenset(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
 #: Transactions read from the store per batch.
 BATCH = 500
-
-
-def neutralise(cell: str) -> str:
-    """``cell`` made inert for spreadsheets: a formula-like start gets a leading quote."""
-    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
-
-
-def decimal_text(amount: Decimal | None, currency: str = "") -> str:
-    """An exact decimal string without exponent, with at least the currency's minor units.
-
-    ``Decimal('1E+2')`` is ``100.00`` in USD and ``100`` in JPY; a value with more places than
-    the currency has keeps them all (nothing is ever rounded). Padding to the minor units makes
-    the text the same whichever database stored it (PostgreSQL's NUMERIC gives back ``154.3``
-    where SQLite gives back the ``154.30`` Amazon sent).
-    """
-    if amount is None:
-        return ""
-    places = minor_units(currency)
-    exponent = amount.as_tuple().exponent  # a letter only for NaN and infinity
-    if isinstance(exponent, int) and exponent > -places:
-        amount = amount.quantize(Decimal(1).scaleb(-places))
-    return format(amount, "f")
-
-
-def minor_units(currency: str) -> int:
-    """The decimal places of an ISO 4217 currency (2 unless it is known to differ)."""
-    code = currency.upper()
-    if code in ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if code in THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
 
 
 def iso_utc(moment: datetime | None) -> str:
@@ -181,24 +150,13 @@ def write_csv_atomically(out: Path, header: Sequence[str], rows: Iterable[Sequen
 
     A reader never sees a half-written file: it finds the old file or the new one.
     """
-    folder = out.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is not a folder")
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".part")
     count = 0
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(header)
-            for row in rows:
-                writer.writerow(row)
-                count += 1
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, out)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_text(out) as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
     return count
 
 
