@@ -217,7 +217,9 @@ def test_jobs_list_shows_each_job_with_its_stages(ran: Ran) -> None:
     assert header.split() == ["ID", "KIND", "WINDOW", "STATUS", "CREATED", "DURATION", "STAGES"]
     assert len(rows) == 1
     assert re.match(r"1 +run +2025-01-01 \.\. \d{4}-\d\d-\d\d +done +\d{4}-\d\d-\d\d ", rows[0])
-    assert rows[0].endswith("sync=done details=done orders=skipped pdfs=done match=done"), rows[0]
+    assert rows[0].endswith(
+        "sync=done details=done orders=skipped pdfs=done match=done export=done"
+    ), rows[0]
     none = _run("jobs", "list", "--status", "failed", env=ran.env, cwd=ran.cwd)
     assert none.returncode == 0 and "no jobs yet" in none.stdout
 
@@ -236,7 +238,8 @@ def test_jobs_show_gives_stages_counts_timings_and_reasons(ran: Ran, sandbox: Sa
     assert "the Amazon Business Analytics role is not granted: no order enrichment" in out
     assert re.search(r"  invoice PDFs: done, (\d+)/\1\n", out), out
     assert "no ledger imported (abrecon ledger import FILE): nothing to match" in out
-    assert len(re.findall(r"    ran:       \d{4}-.+ \.\. \d{4}-.+ \(.+ s\)", out)) == 4, out
+    assert "entries_csv=" in out  # the export stage wrote the journal
+    assert len(re.findall(r"    ran:       \d{4}-.+ \.\. \d{4}-.+ \(.+ s\)", out)) == 5, out
 
 
 def test_documents_list_shows_the_stored_pdfs(ran: Ran) -> None:

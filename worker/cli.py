@@ -22,6 +22,9 @@ from connectors.amazon_business.errors import AmazonBusinessError
 from connectors.amazon_business.operations import operations_of_role
 from connectors.amazon_business.redaction import install_log_redaction
 from connectors.amazon_business.roles import ROLE_TABLE
+from worker.accounting.journal import JournalError
+from worker.accounting.rules import RulesError
+from worker.formats import JOURNAL_FORMATS
 from worker.services.jobs import STAGES
 from worker.settings import Settings, SettingsError, get_settings
 
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
     from worker.services.context import Context
     from worker.services.jobs import Dispatch
+    from worker.services.journal import Problems
     from worker.services.progress import JobView
 
 DATE_HELP = "YYYY-MM-DD or an ISO 8601 date-time, UTC"
@@ -486,6 +490,286 @@ def documents_list(state: str | None) -> None:
     )
 
 
+#: PDFs an archive must hold before ``documents archive`` draws a progress bar.
+ARCHIVE_BAR_FILES = 20
+
+
+def _fetch_now(settings: Settings, ctx: Context, ids: Sequence[int]) -> None:
+    """Fetch the documents ``ids`` through a job's documents stage, and wait until they settle.
+
+    The job is dispatched as ``documents fetch`` dispatches its own: enqueued for the workers
+    with a broker, else run on a worker embedded here. The stage works through every waiting
+    document of the account; the wait ends when those asked for settle, and the job goes on
+    with the rest (in the workers, or with ``abrecon jobs resume ID``).
+    """
+    from worker.app import app
+    from worker.embedded import embedded_worker
+    from worker.services.pdf_files import fetch_job, unsettled, wait_for_documents
+    from worker.services.progress import ProgressDisplay, bar_friendly_logging, format_seconds
+    from worker.tasks import enqueue
+
+    check_ready(settings, ("documents",))
+    broker = settings.effective_broker_url
+    job_id, first = fetch_job(ctx)
+    click.echo(
+        f"job {job_id}: fetching {len(ids)} PDF(s) through the Document API "
+        "(create -> poll -> download)"
+        + ("" if broker else " on a worker embedded in this command (no broker configured)")
+    )
+
+    def stalled(job: JobView, idle: float) -> None:
+        from tqdm import tqdm
+
+        hint = (
+            "are workers running on this broker (`abrecon worker`)?"
+            if broker
+            else "waiting out rate limits or reports"
+        )
+        tqdm.write(
+            f"job {job.id}: no progress for {format_seconds(idle)} ({hint}; "
+            f"`abrecon jobs show {job.id}` shows the errors)",
+            file=sys.stderr,
+        )
+
+    display = ProgressDisplay()
+    try:
+        with bar_friendly_logging():
+            if broker:
+                try:
+                    enqueue(app, first)
+                except Exception as exc:
+                    message = _expected_error(exc) or f"{type(exc).__name__}: {exc}"
+                    raise click.ClickException(
+                        f"job {job_id} is recorded, but the broker {_shown_url(broker)} did not "
+                        f"take it ({message})"
+                    ) from None
+                job = wait_for_documents(
+                    ctx.engine,
+                    job_id,
+                    ids,
+                    poll_seconds=1.0,
+                    display=display,
+                    on_stall=stalled,
+                    stall_seconds=NO_WORKER_HINT_SECONDS,
+                )
+            else:
+                with embedded_worker(app):
+                    enqueue(app, first)
+                    job = wait_for_documents(
+                        ctx.engine,
+                        job_id,
+                        ids,
+                        poll_seconds=0.25,
+                        display=display,
+                        on_stall=stalled,
+                        stall_seconds=60.0,
+                    )
+    except KeyboardInterrupt:
+        display.close()
+        _interrupted(job_id, embedded=not broker)
+    finally:
+        display.close()
+    left = unsettled(ctx.engine, ids)
+    if job.finished and job.status == "failed":
+        click.echo(f"job {job_id} failed ({job.error}); `abrecon jobs show {job_id}` says why")
+    elif not job.finished:
+        rest = (
+            "goes on in the workers"
+            if broker
+            else f"stays in the store, unfinished; `abrecon jobs resume {job_id}` fetches the "
+            "account's other waiting PDFs"
+        )
+        click.echo(f"job {job_id} {rest}")
+    if left:
+        click.echo(f"{left} of the PDF(s) asked for are still waiting")
+
+
+@documents.command("download")
+@click.option(
+    "--invoice",
+    "numbers",
+    required=True,
+    multiple=True,
+    metavar="NUMBER",
+    help="An invoice or credit-memo number; repeat for several.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder to copy the PDFs into (made when missing).",
+)
+@click.option(
+    "--no-fetch", is_flag=True, help="Copy only what is stored; fetch nothing, say what is not."
+)
+def documents_download(numbers: tuple[str, ...], out_dir: Path, no_fetch: bool) -> None:
+    """Copy the PDFs of invoice numbers into DIR, fetching those not stored yet.
+
+    Each document of a number becomes DIR/<number>.pdf, a credit memo DIR/<number>-credit-memo.pdf
+    (characters other than letters, digits, '.', '_' and '-' become '_', and a short hash is
+    added). A stored file is checked against its recorded SHA-256 as it is copied; a document not
+    fetched yet, or whose stored file is missing or damaged, is fetched now through a job's
+    documents stage (as `abrecon documents fetch` does). Fails, naming them, when some documents
+    could not be copied.
+    """
+    from worker.services.context import get_context
+    from worker.services.pdf_files import UnknownInvoiceError, download_documents
+
+    if not any(number.strip() for number in numbers):
+        raise click.UsageError("--invoice needs an invoice number")
+    settings = _settings()
+    database_url(settings)
+    ctx = get_context(settings)
+    try:
+        result = download_documents(
+            ctx,
+            numbers,
+            out_dir,
+            fetch=None if no_fetch else (lambda ids: _fetch_now(settings, ctx, ids)),
+            notify=click.echo,
+        )
+    except UnknownInvoiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        where = exc.filename or out_dir
+        raise click.ClickException(f"cannot copy into {where}: {exc.strerror or exc}") from None
+    for copied in result.copied:
+        click.echo(f"{copied.document.label} -> {copied.path} ({copied.size} bytes)")
+    if not result.not_copied:
+        return
+    for problem in result.not_copied:
+        click.echo(f"not copied: {problem.label}: {problem.detail}", err=True)
+    kinds = {problem.kind for problem in result.not_copied}
+    hints = []
+    if no_fetch and kinds & {"waiting", "missing", "corrupt"}:
+        hints.append("without --no-fetch they are fetched now")
+    elif "waiting" in kinds:
+        hints.append("`abrecon jobs list` shows the job fetching them")
+    if "unavailable" in kinds:
+        hints.append("`abrecon documents list` shows why Amazon could not produce them")
+    total = len(result.copied) + len(result.not_copied)
+    raise click.ClickException(
+        f"{len(result.not_copied)} of {total} documents not copied"
+        + (f" ({'; '.join(hints)})" if hints else "")
+    )
+
+
+def _archive_day(text: str, option: str) -> date:
+    """An invoice date of ``documents archive``: ``YYYY-MM-DD``."""
+    value = text.strip()
+    try:
+        if not _DAY.fullmatch(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.ClickException(
+            f"{option} {text!r} is not a date: use YYYY-MM-DD (e.g. 2025-01-31)"
+        ) from None
+
+
+@documents.command("archive")
+@click.option(
+    "--start", "start_text", required=True, metavar="DATE", help="First invoice date, YYYY-MM-DD."
+)
+@click.option(
+    "--end",
+    "end_text",
+    required=True,
+    metavar="DATE",
+    help="Last invoice date, YYYY-MM-DD (included).",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    metavar="FILE.zip",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The zip to write (replaced atomically).",
+)
+def documents_archive(start_text: str, end_text: str, out: Path) -> None:
+    """A zip of the stored PDFs with an invoice date from START to END, and a manifest.csv.
+
+    The invoice date is the one of the invoice details, else the date of the transaction
+    carrying the invoice number (UTC). manifest.csv lists invoice_number, document_type,
+    invoice_date, transaction_ids, order_ids, sha256 and file_name of every PDF in the zip. The
+    same store gives the same zip, byte for byte. Documents of the window not downloaded yet are
+    listed as missing; an empty window gives a zip holding only manifest.csv. Fails, writing
+    nothing, when a stored PDF of the window is missing or damaged.
+    """
+    from tqdm import tqdm
+
+    from worker.services.context import get_context
+    from worker.services.pdf_files import (
+        MANIFEST_NAME,
+        DamagedArchiveError,
+        plan_archive,
+        write_archive,
+    )
+
+    start = _archive_day(start_text, "--start")
+    end = _archive_day(end_text, "--end")
+    if end < start:
+        raise click.ClickException(f"--end {end_text} is before --start {start_text}")
+    settings = _settings()
+    database_url(settings)
+    ctx = get_context(settings)
+    plan = plan_archive(ctx, start, end)
+    bar = tqdm(
+        total=len(plan.stored),
+        desc="archive",
+        unit="pdf",
+        file=sys.stderr,
+        disable=len(plan.stored) < ARCHIVE_BAR_FILES,
+        dynamic_ncols=True,
+    )
+    try:
+        result = write_archive(ctx, plan, out, on_file=lambda _item: bar.update())
+    except DamagedArchiveError as exc:
+        bar.close()
+        for problem in exc.problems:
+            click.echo(f"damaged: {problem.label}: {problem.detail}", err=True)
+        raise click.ClickException(
+            f"{out} not written: {len(exc.problems)} stored PDF(s) of the window are missing or "
+            "damaged; `abrecon documents download --invoice NUMBER --out DIR` fetches one again"
+        ) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        bar.close()
+    if not plan.stored and not plan.missing:
+        click.echo(
+            f"no documents with an invoice date in {start} .. {end}: {out} holds only "
+            f"{MANIFEST_NAME}"
+        )
+    else:
+        click.echo(
+            f"wrote {result.files} PDFs and {MANIFEST_NAME} to {out} ({result.size} bytes; "
+            f"invoice dates {start} .. {end})"
+        )
+    if plan.missing:
+        click.echo(f"missing: {len(plan.missing)} documents of the window are not in the zip:")
+        width = max(len(item.document.invoice_number) for item in plan.missing)
+        for item in plan.missing:
+            document = item.document
+            why = (
+                f"unavailable: {document.reason or 'no reason recorded'}"
+                if document.state == "unavailable"
+                else f"not downloaded yet ({document.state})"
+            )
+            click.echo(
+                f"  {document.invoice_number.ljust(width)}  {document.document_type.ljust(8)}  "
+                f"{item.invoice_date}  {why}"
+            )
+        click.echo(
+            "`abrecon documents fetch --start DATE --end DATE` fetches the ones not downloaded "
+            "yet; then archive again"
+        )
+    if plan.undated:
+        click.echo(f"note: {plan.undated} documents have no invoice date and are in no window")
+
+
 # -- jobs ---------------------------------------------------------------------------------------
 
 
@@ -641,6 +925,168 @@ def export_exceptions_command(out: Path) -> None:
     ctx = get_context(_settings())
     count = write_csv_atomically(out, EXCEPTION_COLUMNS, exception_rows(ctx))
     click.echo(f"wrote {count} exceptions to {out}")
+
+
+def _parse_day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    if not _DAY.fullmatch(text):
+        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option)
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: {exc}", param_hint=option) from None
+
+
+def _report_problems(problems: Problems, shown: int = 10) -> None:
+    if not problems.count:
+        return
+    click.echo(
+        f"{problems.count} transaction(s) could not be posted and were left out"
+        f" (fix the data or the posting rules):",
+        err=True,
+    )
+    for problem in problems.items[:shown]:
+        click.echo(f"  {_one_line(problem.reason)}", err=True)
+    if problems.count > shown:
+        click.echo(f"  ... and {problems.count - shown} more", err=True)
+
+
+@export.command("journal")
+@click.option(
+    "--format",
+    "fmt",
+    required=True,
+    type=click.Choice(JOURNAL_FORMATS),
+    help="csv (generic), qbo (QuickBooks Online), iif (QuickBooks Desktop), xero, netsuite,"
+    " datev (EXTF Buchungsstapel), beancount or hledger.",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write (replaced atomically; Xero: more files when over 300 lines).",
+)
+@click.option("--start", "start_text", metavar="YYYY-MM-DD", help="First transaction date.")
+@click.option("--end", "end_text", metavar="YYYY-MM-DD", help="Last transaction date.")
+@click.option(
+    "--since-last",
+    is_flag=True,
+    help="Only entries no earlier export in this format has written.",
+)
+def export_journal_command(
+    fmt: str, out: Path, start_text: str | None, end_text: str | None, since_last: bool
+) -> None:
+    """Balanced journal entries of the stored transactions, in an accounting format.
+
+    One entry per transaction (or per match, with group_by = "match" in the posting rules),
+    accounts chosen by the posting rules (ABRECON_POSTING_RULES). Every export is recorded;
+    the same data exported again gives the same bytes.
+    """
+    from worker.services.journal import export_journal
+
+    settings = _settings()
+    start, end = _parse_day(start_text, "--start"), _parse_day(end_text, "--end")
+    if start and end and end < start:
+        raise click.BadParameter("--end is before --start", param_hint="--end")
+    _warn_company_cards(settings)
+    try:
+        done = export_journal(
+            _engine(settings), settings, fmt, out, start=start, end=end, since_last=since_last
+        )
+    except (JournalError, RulesError) as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    files = ", ".join(str(f) for f in done.result.files)
+    click.echo(
+        f"wrote {done.result.entries} journal entries ({done.result.lines} lines) to {files}"
+        + (f"; {done.skipped} exported before were left out" if done.skipped else "")
+    )
+    _report_problems(done.problems)
+
+
+def _warn_company_cards(settings: Settings) -> None:
+    if not settings.company_cards:
+        click.echo(
+            "note: ABRECON_COMPANY_CARDS is not set, so every card payment counts as an"
+            " employee's personal card (reimbursable)",
+            err=True,
+        )
+
+
+@export.command("reimbursements")
+@click.option(
+    "--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "json"])
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write (replaced atomically).",
+)
+def export_reimbursements_command(fmt: str, out: Path) -> None:
+    """What employees paid on personal cards, per employee and period (open ones become exported).
+
+    A card payment is an employee's when its last four digits are not in ABRECON_COMPANY_CARDS.
+    """
+    from worker.services.reimbursements import export_reimbursements
+
+    settings = _settings()
+    _warn_company_cards(settings)
+    try:
+        done = export_reimbursements(_engine(settings), settings, fmt, out)
+    except RulesError as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(
+        f"wrote {len(done.records)} reimbursements ({done.result.lines} transactions) to {out}"
+    )
+    _report_problems(done.problems)
+
+
+@main.group()
+def reimbursements() -> None:
+    """Employees' personal-card purchases owed back to them."""
+
+
+@reimbursements.command("list")
+def reimbursements_list() -> None:
+    """The stored reimbursements (as of the last reimbursement export) and their status."""
+    from worker.services.exports import decimal_text
+    from worker.services.reimbursements import list_reimbursements
+
+    settings = _settings()
+    rows = list_reimbursements(_engine(settings), settings.party)
+    if not rows:
+        click.echo("no reimbursements yet (abrecon export reimbursements --out FILE computes them)")
+        return
+    for row in rows:
+        click.echo(
+            f"{row.reimbursement_id}  {row.period_start}..{row.period_end}"
+            f"  {row.employee_name or row.employee_email or row.employee_id}"
+            f"  {decimal_text(row.total, row.currency)} {row.currency}"
+            f"  {row.transactions} transaction(s)  {row.status}"
+        )
+
+
+@reimbursements.command("paid")
+@click.argument("reimbursement_id", metavar="ID")
+def reimbursements_paid(reimbursement_id: str) -> None:
+    """Mark a reimbursement paid (the employee got the money)."""
+    from worker.services.reimbursements import mark_paid
+
+    settings = _settings()
+    try:
+        row = mark_paid(_engine(settings), settings.party, reimbursement_id, datetime.now(UTC))
+    except LookupError as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    click.echo(f"{row.reimbursement_id} marked paid")
 
 
 # -- ledger and matching ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ seconds where Amazon's plans (about one ``createReport`` a minute) would take ho
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -46,6 +47,7 @@ from worker.services.progress import (
 from worker.settings import Settings, load_settings
 from worker.store.tables import (
     DocumentRow,
+    ExportBatchRow,
     InvoiceDetailRow,
     MatchLinkRow,
     MatchRow,
@@ -57,7 +59,7 @@ from worker.tasks import enqueue
 #: The usage plan the demo's sandbox enforces and its client keeps to, for every operation.
 DEMO_PLAN = UsagePlan(100.0, 100)
 #: The demo's job: no order enrichment (it needs the Amazon Business Analytics role).
-DEMO_STAGES: tuple[str, ...] = ("sync", "invoice_details", "documents", "match")
+DEMO_STAGES: tuple[str, ...] = ("sync", "invoice_details", "documents", "match", "export")
 #: Seconds a sandbox report takes from IN_QUEUE to DONE in the demo.
 REPORT_SECONDS = 0.5
 
@@ -67,7 +69,14 @@ def demo_plans() -> dict[str, UsagePlan]:
     return {name: DEMO_PLAN for name in OPERATIONS}
 
 
-def demo_settings(base: Settings, api_url: str, *, orders: int, seed: int) -> Settings:
+def demo_settings(
+    base: Settings,
+    api_url: str,
+    *,
+    orders: int,
+    seed: int,
+    company_cards: frozenset[str] = frozenset(),
+) -> Settings:
     """The demo's settings: ``base`` with the sandbox, the embedded defaults and the demo's plans.
 
     The store is SQLite under ``<data dir>/demo`` and there is no broker and no Redis, whatever
@@ -90,6 +99,10 @@ def demo_settings(base: Settings, api_url: str, *, orders: int, seed: int) -> Se
         rate_limiting=True,
         document_scope="all",
         log_level=base.log_level,
+        company_cards=company_cards,
+        export_formats=("csv", "beancount"),
+        export_dir=base.data_dir / "demo" / "exports",
+        posting_rules=base.posting_rules,
     )
 
 
@@ -132,8 +145,9 @@ def run_demo(base: Settings, *, orders: int, seed: int) -> None:
     config = SandboxConfig(
         seed=seed, usage_plans=demo_plans(), report_processing_seconds=REPORT_SECONDS
     )
+    cards = frozenset(json.loads(paths["company"].read_text(encoding="utf-8"))["company_cards"])
     with SandboxServer(scenario, config) as sandbox:
-        settings = demo_settings(base, sandbox.url, orders=orders, seed=seed)
+        settings = demo_settings(base, sandbox.url, orders=orders, seed=seed, company_cards=cards)
         click.echo(
             f"sandbox: {sandbox.url}, with generous usage plans for the demo "
             f"({DEMO_PLAN.rate:g} requests/s for every operation; Amazon allows about one "
@@ -161,6 +175,7 @@ def run_demo(base: Settings, *, orders: int, seed: int) -> None:
         finally:
             use_settings(None)
     _summary(ctx, job, requests, out)
+    _exports_summary(ctx, job.id)
     if job.status != "done":
         raise click.ClickException(f"the demo's job {job.id} {job.status}: {job.error}")
 
@@ -298,3 +313,38 @@ def _summary(ctx: Context, job: JobView, requests: int, out: Path) -> None:
     click.echo(f"  API requests:     {requests}")
     _matching_summary(ctx, out)
     click.echo(f"  the job, stored:  ABRECON_DATA_DIR={out} abrecon jobs show {job.id}")
+
+
+def _exports_summary(ctx: Context, job_id: int) -> None:
+    """The journal entries and reimbursements the export stage wrote, and where."""
+    from worker.services.export_stage import export_paths
+    from worker.services.exports import decimal_text
+    from worker.services.reimbursements import list_reimbursements
+
+    with Session(ctx.engine) as session:
+        batches = {
+            b.path: b
+            for b in session.exec(
+                select(ExportBatchRow).where(ExportBatchRow.party == ctx.party)
+            ).all()
+        }
+    reimbursements = list_reimbursements(ctx.engine, ctx.party)
+    owed: dict[str, Decimal] = defaultdict(Decimal)
+    for row in reimbursements:
+        owed[row.currency] += row.total
+    employees = {row.employee_id or row.employee_email for row in reimbursements}
+    for fmt, path in export_paths(ctx, job_id).items():
+        batch = batches.get(str(path))
+        if batch is None:
+            continue
+        if fmt == "reimbursements":
+            click.echo(
+                f"  reimbursements:   {batch.entries} records for {len(employees)} employees "
+                f"({', '.join(f'{decimal_text(v, c)} {c}' for c, v in sorted(owed.items()))}),"
+                f" in {path}"
+            )
+        else:
+            click.echo(
+                f"  journal ({fmt}):".ljust(20)
+                + f"{batch.entries} entries, {batch.lines} lines, in {path}"
+            )

@@ -106,6 +106,36 @@ class Settings(BaseSettings):
     sync_overlap_hours: int = Field(48, ge=0, le=24 * 30)
     sweep_interval_seconds: float = Field(120.0, gt=0)
     stage_grace_seconds: float = Field(300.0, gt=0)
+    company_cards: Annotated[frozenset[str], NoDecode] = frozenset()
+    posting_rules: Path | None = None
+    reimbursement_period: Literal["month", "week"] = "month"
+    export_formats: Annotated[tuple[str, ...], NoDecode] = ("csv",)
+    export_dir: Path | None = None
+
+    @field_validator("company_cards", mode="before")
+    @classmethod
+    def _cards(cls, value: Any) -> Any:
+        cards = _split_csv(value) if isinstance(value, str) else list(value)
+        for card in cards:
+            if not (isinstance(card, str) and len(card) == 4 and card.isdigit()):
+                raise ValueError(f"{card!r} is not the last four digits of a card")
+        return frozenset(cards)
+
+    @field_validator("export_formats", mode="before")
+    @classmethod
+    def _formats(cls, value: Any) -> Any:
+        from worker.formats import JOURNAL_FORMATS
+
+        names = tuple(_split_csv(value)) if isinstance(value, str) else tuple(value)
+        for name in names:
+            if name not in JOURNAL_FORMATS:
+                raise ValueError(f"{name!r} is not a journal format ({', '.join(JOURNAL_FORMATS)})")
+        return names
+
+    @field_validator("posting_rules", "export_dir", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
         "api_endpoint", "lwa_endpoint", "redis_url", "broker_url", "database_url", mode="before"
@@ -141,6 +171,11 @@ class Settings(BaseSettings):
     @property
     def effective_marketplace_id(self) -> str:
         return self.marketplace_id or region_info(self.region).default_marketplace_id
+
+    @property
+    def effective_export_dir(self) -> Path:
+        """Where the job's export stage writes: ABRECON_EXPORT_DIR, else ``<data dir>/exports``."""
+        return self.export_dir or self.data_dir / "exports"
 
     @property
     def effective_database_url(self) -> str:

@@ -490,6 +490,7 @@ class _World:
     rng: random.Random
     region: Region
     used_ids: set[str] = field(default_factory=set)
+    company_cards: list[str] = field(default_factory=list)
 
     def unique(self, make: Callable[[], str]) -> str:
         """A value from ``make`` that no other generated id has taken."""
@@ -559,6 +560,7 @@ def _instruments(world: _World, people: Sequence[_Person]) -> list[_Instrument]:
         return world.digits(4)
 
     cards = [_Instrument(_COMPANY_CARD, card, world.unique(last4), None) for card in _CARD_TYPES]
+    world.company_cards = sorted(card.last4 for card in cards)
     cards.append(_Instrument(_INVOICE, _PAY_BY_INVOICE, "", None))
     for person, card in zip(world.rng.sample(list(people), 3), _PERSONAL_CARD_TYPES, strict=True):
         cards.append(_Instrument(_PERSONAL, card, world.unique(last4), person))
@@ -1144,6 +1146,14 @@ def generate_scenario(
     is also posting order) and the true ledger-to-transaction links (sorted by entry id, then
     transaction id). The same arguments always give the same result.
     """
+    scenario, rows, links, _ = _scenario_and_cards(orders, seed, start, days, region)
+    return scenario, rows, links
+
+
+def _scenario_and_cards(
+    orders: int, seed: int, start: date | None, days: int, region: Region
+) -> tuple[Scenario, list[LedgerRow], list[TruthLink], list[str]]:
+    """:func:`generate_scenario`, and the last four digits of the company's own cards."""
     if orders < 1:
         raise ValueError("orders must be at least 1")
     if days < 1:
@@ -1156,7 +1166,7 @@ def generate_scenario(
     )
     scenario = Scenario.from_json({"transactions": transactions, "orders": partial_orders})
     rows, links = _ledger(world, booked, order_ids, start or DEFAULT_START, days)
-    return scenario, rows, links
+    return scenario, rows, links, world.company_cards
 
 
 def write_ledger_csv(path: Path, rows: Sequence[LedgerRow]) -> None:
@@ -1227,20 +1237,24 @@ def write_scenario(
     days: int = 90,
     region: Region = Region.NA,
 ) -> dict[str, Path]:
-    """Generate a scenario and write ``scenario.json``, ``ledger.csv`` and ``truth.csv``.
+    """Generate a scenario and write ``scenario.json``, ``ledger.csv``, ``truth.csv`` and
+    ``company.json`` (``{"company_cards": [last four digits, ...]}``: which cards are the
+    company's, for ``ABRECON_COMPANY_CARDS``; the others are employees' personal cards).
 
-    Returns their paths under the keys ``"scenario"``, ``"ledger"`` and ``"truth"``.
+    Returns their paths under the keys ``"scenario"``, ``"ledger"``, ``"truth"``, ``"company"``.
     """
-    scenario, rows, links = generate_scenario(orders, seed, start=start, days=days, region=region)
+    scenario, rows, links, cards = _scenario_and_cards(orders, seed, start, days, region)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "scenario": out / "scenario.json",
         "ledger": out / "ledger.csv",
         "truth": out / "truth.csv",
+        "company": out / "company.json",
     }
     text = json.dumps(scenario.to_json(), indent=2, ensure_ascii=False) + "\n"
     paths["scenario"].write_bytes(text.encode("utf-8"))
     write_ledger_csv(paths["ledger"], rows)
     write_truth_csv(paths["truth"], links)
+    paths["company"].write_text(json.dumps({"company_cards": cards}) + "\n", encoding="utf-8")
     return paths

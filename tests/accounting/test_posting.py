@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from connectors.amazon_business.models import Transaction
 from worker.accounting.journal import JournalEntry, JournalError, JournalLine, UnbalancedEntry
 from worker.accounting.posting import PaymentKind, PostingLinks, classify_payment, merge_entries
 from worker.accounting.posting import post_transaction as post
-from worker.accounting.rules import PostingRules, RulesError, parse_rules
+from worker.accounting.rules import PostingRules, RulesError, load_rules, parse_rules
 
 CARD = "1234"
 
@@ -251,3 +252,17 @@ def test_rules_file_values_and_errors() -> None:
     ):
         with pytest.raises(RulesError, match=message):
             parse_rules(bad)
+
+
+def test_the_readme_example_rules_file_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Posting rules", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "rules.toml"
+    path.write_text(block, encoding="utf-8")
+    rules = load_rules(path)
+    assert rules.expense_account({"GL Code": "6100"}, None, None) == "Expenses:Office"
+    assert rules.card_account("1234") == "Liabilities:Amex"
+    assert rules.formats.account_codes == {"Expenses:Office": "6100"}
+    with pytest.raises(RulesError, match=r"rules\.toml: default_expense must be a string"):
+        path.write_text("default_expense = 3\n", encoding="utf-8")
+        load_rules(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -66,9 +67,10 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     first = write_scenario(tmp_path / "a", 25, 7)
     second = write_scenario(tmp_path / "b", 25, 7)
     other = write_scenario(tmp_path / "c", 25, 8)
-    assert set(first) == {"scenario", "ledger", "truth"}
+    assert set(first) == {"scenario", "ledger", "truth", "company"}
+    json_files = {"scenario": "scenario.json", "company": "company.json"}
     for name in first:
-        assert first[name].name == {"scenario": "scenario.json"}.get(name, f"{name}.csv")
+        assert first[name].name == json_files.get(name, f"{name}.csv")
         assert first[name].read_bytes() == second[name].read_bytes()
         assert first[name].read_bytes() != other[name].read_bytes()
 
@@ -338,3 +340,21 @@ def test_documents_cover_every_invoice_number_and_render() -> None:
         text = reader.pages[0].extract_text()
         assert doc.invoice_number in text
         assert doc.total > 0
+
+
+def test_company_cards_are_the_cards_the_company_pays(tmp_path: Path) -> None:
+    paths = write_scenario(tmp_path, 120, 3)
+    cards = set(json.loads(paths["company"].read_text(encoding="utf-8"))["company_cards"])
+    transactions = json.loads(paths["scenario"].read_text(encoding="utf-8"))["transactions"]
+    used = {
+        t["paymentInstrumentLast4Digits"]
+        for t in transactions
+        if t.get("paymentInstrumentLast4Digits")
+    }
+    assert cards and cards <= used and used - cards, "company and personal cards both occur"
+    for t in transactions:
+        last4 = t.get("paymentInstrumentLast4Digits")
+        if last4 and last4 not in cards:
+            assert t["payer"] == t["buyer"], "a personal card is paid by the employee who bought"
+        elif last4:
+            assert t["payer"] != t["buyer"]

@@ -25,13 +25,14 @@ from worker.services.context import Context
 from worker.store.engine import session_scope
 from worker.store.tables import JobRow, JobStageRow, SyncCursorRow
 
-STAGES: tuple[str, ...] = ("sync", "invoice_details", "orders", "documents", "match")
+STAGES: tuple[str, ...] = ("sync", "invoice_details", "orders", "documents", "match", "export")
 STAGE_TITLES = {
     "sync": "transactions",
     "invoice_details": "invoice details",
     "orders": "orders",
     "documents": "invoice PDFs",
     "match": "matching",
+    "export": "exports",
 }
 MAX_ERRORS_KEPT = 200
 

@@ -379,3 +379,71 @@ class MatchLinkRow(SQLModel, table=True):
     party: str = Field(max_length=PARTY, index=True)
     transaction_id: str = Field(max_length=ID, index=True)
     ledger_entry_id: str = Field(max_length=ID, index=True)
+
+
+class ExportBatchRow(SQLModel, table=True):
+    """One export: what was written where, so that the next ``--since-last`` writes only news.
+
+    ``kind`` is journal or reimbursements; ``format`` the file format; ``entries`` the journal
+    entries (or reimbursement records) it held and ``sha256`` the digest of its file(s).
+    """
+
+    __tablename__ = "export_batches"
+
+    id: int | None = Field(default=None, primary_key=True)
+    party: str = Field(max_length=PARTY, index=True)
+    kind: str = Field(max_length=32)
+    format: str = Field(max_length=32)
+    path: str = Field(max_length=1024)
+    files: int = 1
+    since_last: bool = False
+    window_start: date | None = Field(default=None, sa_type=sa.Date, nullable=True)
+    window_end: date | None = Field(default=None, sa_type=sa.Date, nullable=True)
+    entries: int = 0
+    lines: int = 0
+    sha256: str = Field(default="", max_length=64)
+    created_at: datetime | None = _time()
+
+
+class ExportedEntryRow(SQLModel, table=True):
+    """A journal entry (or reimbursement) written by an export in one format: the first batch."""
+
+    __tablename__ = "exported_entries"
+    __table_args__ = (sa.UniqueConstraint("party", "kind", "format", "entry_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    party: str = Field(max_length=PARTY)
+    kind: str = Field(max_length=32)
+    format: str = Field(max_length=32)
+    entry_id: str = Field(max_length=ID)
+    batch_id: int = Field(foreign_key="export_batches.id", index=True)
+
+
+class ReimbursementRow(SQLModel, table=True):
+    """An employee's reimbursement for one period and currency, and where it stands.
+
+    ``status``: open (owed, not exported yet), exported (written to a reimbursement export),
+    paid (a person marked it paid with ``abrecon reimbursements paid``). ``total`` and
+    ``transactions`` are refreshed whenever reimbursements are computed; a paid one keeps the
+    total it was paid at in ``paid_total``, so a late refund shows as a difference.
+    """
+
+    __tablename__ = "reimbursements"
+    __table_args__ = (sa.UniqueConstraint("party", "reimbursement_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    party: str = Field(max_length=PARTY, index=True)
+    reimbursement_id: str = Field(max_length=ID)
+    employee_id: str = Field(default="", max_length=ID)
+    employee_name: str = Field(default="", max_length=256)
+    employee_email: str = Field(default="", max_length=256)
+    period_start: date = Field(sa_type=sa.Date)
+    period_end: date = Field(sa_type=sa.Date)
+    currency: str = Field(max_length=3)
+    total: Decimal = Field(sa_type=ExactDecimal)
+    transactions: int = 0
+    status: str = Field(default="open", max_length=16, index=True)
+    exported_at: datetime | None = _time()
+    paid_at: datetime | None = _time()
+    paid_total: Decimal | None = _money()
+    updated_at: datetime | None = _time()

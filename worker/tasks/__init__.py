@@ -19,6 +19,7 @@ from celery import Celery, Task
 from connectors.amazon_business.errors import RateLimitWaitError, RetryableError, ThrottledError
 from worker.services.context import Context, get_context
 from worker.services.documents import documents_step
+from worker.services.export_stage import export_step
 from worker.services.invoices import invoice_details_step
 from worker.services.jobs import (
     Dispatch,
@@ -42,6 +43,7 @@ STEPS: dict[str, Callable[[Context, int], StepOutcome]] = {
     "orders": orders_step,
     "documents": documents_step,
     "match": match_step,
+    "export": export_step,
 }
 #: Consecutive unexpected failures of a stage before it is marked failed.
 MAX_UNEXPECTED = 5
