@@ -191,6 +191,11 @@ def test_reimbursements_total_the_personal_card_purchases(store: Store, tmp_path
     for record in document["reimbursements"]:
         assert record["status"] == "exported"
         total = sum((Decimal(t["amount"]) for t in record["transactions"]), Decimal(0))
+        for t in record["transactions"]:
+            lines = t["journal_lines"]
+            assert any(x["account"].startswith("Liabilities:EmployeePayable:") for x in lines)
+            debits = sum((Decimal(x["debit"] or 0) for x in lines), Decimal(0))
+            assert debits == sum((Decimal(x["credit"] or 0) for x in lines), Decimal(0)) > 0
         assert Decimal(record["total"]) == total
         got[record["employee"]["id"]] += total
     assert got == expected

@@ -79,7 +79,9 @@ class JournalEntry:
     ``entry_id`` is stable (built from the transaction or match id), so exporting the same data
     again gives the same ids and a target system can refuse duplicates. ``company_currency``
     and ``rate`` are set when the company books in another currency than the transaction's:
-    one unit of ``currency`` is worth ``rate`` units of ``company_currency``.
+    one unit of ``currency`` is worth ``rate`` units of ``company_currency``. ``tags`` name how
+    the entry was paid (a :class:`~worker.accounting.posting.PaymentKind` value such as
+    ``company-card`` or ``pay-by-invoice``), for formats with a transaction type per payment.
     """
 
     entry_id: str

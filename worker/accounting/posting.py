@@ -263,6 +263,7 @@ def _post(
         employee=payment.party if payment.kind is PaymentKind.PERSONAL_CARD else "",
         company_currency=rules.company_currency if rate is not None else "",
         rate=rate,
+        tags=(payment.kind.value,),
     )
 
 
@@ -347,6 +348,7 @@ def merge_entries(entries: Iterable[JournalEntry], entry_id: str) -> JournalEntr
         employee=first.employee if all(e.employee == first.employee for e in group) else "",
         company_currency=first.company_currency,
         rate=first.rate,
+        tags=_joined(e.tags for e in group),
     )
 
 

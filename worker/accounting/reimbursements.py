@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from worker.accounting.journal import JournalEntry
+
 __all__ = [
     "PERIODS",
     "Reimbursement",
@@ -46,6 +48,8 @@ class ReimbursementItem:
     invoice_numbers: tuple[str, ...] = ()
     pdf_paths: tuple[str, ...] = ()
     entry_id: str = ""
+    #: The purchase's journal entry: expense and tax against the employee's payable.
+    entry: JournalEntry | None = None
 
 
 @dataclass(frozen=True, slots=True)

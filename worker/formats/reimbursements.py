@@ -10,7 +10,9 @@ invoice_numbers, pdf_paths, journal_entry_id`` (lists joined with ``;``).
 
 JSON: ``{"reimbursements": [{"reimbursement_id", "employee": {"id", "name", "email"},
 "period": {"start", "end"}, "status", "currency", "total", "transactions": [{"transaction_id",
-"date", "amount", "order_ids", "invoice_numbers", "pdf_paths", "journal_entry_id"}]}]}``.
+"date", "amount", "order_ids", "invoice_numbers", "pdf_paths", "journal_entry_id",
+"journal_lines": [{"account", "debit", "credit"}]}]}]}``: each purchase with its journal entry
+(expense and tax against the employee's payable).
 """
 
 from __future__ import annotations
@@ -105,6 +107,16 @@ def reimbursement_document(
                         "invoice_numbers": list(item.invoice_numbers),
                         "pdf_paths": list(item.pdf_paths),
                         "journal_entry_id": item.entry_id,
+                        "journal_lines": [
+                            {
+                                "account": line.account,
+                                "debit": decimal_text(line.debit, r.currency) if line.debit else "",
+                                "credit": decimal_text(line.credit, r.currency)
+                                if line.credit
+                                else "",
+                            }
+                            for line in (item.entry.lines if item.entry else ())
+                        ],
                     }
                     for item in r.items
                 ],

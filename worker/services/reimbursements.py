@@ -77,6 +77,7 @@ def compute_reimbursements(
                 invoice_numbers=entry.invoice_numbers,
                 pdf_paths=entry.pdf_paths,
                 entry_id=entry.entry_id,
+                entry=entry,
             )
         )
     return group_reimbursements(items, settings.reimbursement_period)

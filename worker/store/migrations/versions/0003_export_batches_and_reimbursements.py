@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 import worker.store.types
 
 # revision identifiers, used by Alembic.
