@@ -29,6 +29,7 @@ from worker.services.jobs import STAGES
 from worker.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
+    from celery import Celery
     from sqlalchemy.engine import Engine
 
     from worker.services.context import Context
@@ -296,6 +297,22 @@ def _interrupted(job_id: int, embedded: bool) -> NoReturn:
     raise click.exceptions.Exit(130)
 
 
+def send_to_broker(app: Celery, broker: str, first: Dispatch) -> None:
+    """Enqueue a job's first step; a broker that does not take it is one clear error."""
+    from worker.tasks import enqueue
+
+    try:
+        enqueue(app, first)
+    except Exception as exc:
+        message = _expected_error(exc) or f"{type(exc).__name__}: {exc}"
+        job_id = first.job_id
+        raise click.ClickException(
+            f"job {job_id} is recorded, but the broker {_shown_url(broker)} did not take "
+            f"it ({message}); once the broker answers, beat's sweep sends it again (or "
+            f"`abrecon jobs resume {job_id}`)"
+        ) from None
+
+
 def dispatch_job(
     settings: Settings, engine: Engine, job_id: int, first: Dispatch, *, wait: bool
 ) -> JobView | None:
@@ -311,15 +328,7 @@ def dispatch_job(
 
     broker = settings.effective_broker_url
     if broker:
-        try:
-            enqueue(app, first)
-        except Exception as exc:
-            message = _expected_error(exc) or f"{type(exc).__name__}: {exc}"
-            raise click.ClickException(
-                f"job {job_id} is recorded, but the broker {_shown_url(broker)} did not take "
-                f"it ({message}); once the broker answers, beat's sweep sends it again (or "
-                f"`abrecon jobs resume {job_id}`)"
-            ) from None
+        send_to_broker(app, broker, first)
         click.echo(f"job {job_id} enqueued for the workers on {_shown_url(broker)}")
         if not wait:
             click.echo(f"follow it with `abrecon jobs show {job_id}` (or add --wait)")
@@ -535,14 +544,7 @@ def _fetch_now(settings: Settings, ctx: Context, ids: Sequence[int]) -> None:
     try:
         with bar_friendly_logging():
             if broker:
-                try:
-                    enqueue(app, first)
-                except Exception as exc:
-                    message = _expected_error(exc) or f"{type(exc).__name__}: {exc}"
-                    raise click.ClickException(
-                        f"job {job_id} is recorded, but the broker {_shown_url(broker)} did not "
-                        f"take it ({message})"
-                    ) from None
+                send_to_broker(app, broker, first)
                 job = wait_for_documents(
                     ctx.engine,
                     job_id,
