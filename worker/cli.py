@@ -987,21 +987,39 @@ def export_journal_command(
     accounts chosen by the posting rules (ABRECON_POSTING_RULES). Every export is recorded;
     the same data exported again gives the same bytes.
     """
-    from worker.services.journal import export_journal
+    from tqdm import tqdm
+
+    from worker.services.journal import count_transactions, export_journal
 
     settings = _settings()
     start, end = _parse_day(start_text, "--start"), _parse_day(end_text, "--end")
     if start and end and end < start:
         raise click.BadParameter("--end is before --start", param_hint="--end")
     _warn_company_cards(settings)
+    engine = _engine(settings)
+    total = count_transactions(engine, settings.party, start, end)
+    bar = tqdm(total=total, unit="txn", desc="journal", disable=total < 20_000, file=sys.stderr)
+
+    def advance(count: int) -> None:
+        bar.update(count)
+
     try:
         done = export_journal(
-            _engine(settings), settings, fmt, out, start=start, end=end, since_last=since_last
+            engine,
+            settings,
+            fmt,
+            out,
+            start=start,
+            end=end,
+            since_last=since_last,
+            progress=advance,
         )
     except (JournalError, RulesError) as exc:
         raise click.ClickException(_one_line(str(exc))) from None
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        bar.close()
     files = ", ".join(str(f) for f in done.result.files)
     click.echo(
         f"wrote {done.result.entries} journal entries ({done.result.lines} lines) to {files}"

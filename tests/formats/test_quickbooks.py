@@ -126,8 +126,14 @@ def test_iif_blocks_sum_to_zero_with_the_payment_line_first(tmp_path: Path) -> N
         ("Income:Discounts", "-20.00"),
     ]
     assert employee[0][1] == "GENERAL JOURNAL" and employee[0][4] == "Jane Doe"
-    assert refund[0][1:7] == ["CCARD REFUND", "03/20/2025", CARD, "Amazon Business", "59.50",
-                              "AB-R1"]  # fmt: skip
+    assert refund[0][1:7] == [
+        "CCARD REFUND",
+        "03/20/2025",
+        CARD,
+        "Amazon Business",
+        "59.50",
+        "AB-R1",
+    ]
     assert [row[5] for row in refund[1:]] == ["-50.00", "-9.50"]
 
 
@@ -160,3 +166,22 @@ def test_iif_text_cannot_break_the_layout(tmp_path: Path) -> None:
     assert all(len(row) == 8 for row in rows[3:] if row[0] in ("TRNS", "SPL"))
     assert rows[3][7] == "Line one line two 'quoted' €"
     assert "€".encode("cp1252") in data  # Windows-1252, as QuickBooks Desktop reads it
+
+
+def test_iif_type_follows_the_payment_kind_abrecon_tagged_whatever_the_account_name() -> None:
+    from dataclasses import replace
+
+    from tests.formats.builders import credit, debit
+
+    amex = replace(
+        card_purchase(),
+        lines=(
+            debit("Expenses:Office", "10.00"),
+            credit("Liabilities:Amex", "10.00", role="payment"),
+        ),
+        tags=("company-card",),
+    )
+    assert iif_type(amex) == "CREDIT CARD"
+    assert iif_type(replace(amex, kind="refund")) == "CCARD REFUND"
+    assert iif_type(replace(amex, tags=("pay-by-invoice",))) == "BILL"
+    assert iif_type(replace(amex, tags=("personal-card",))) == "GENERAL JOURNAL"

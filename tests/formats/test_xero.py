@@ -90,8 +90,10 @@ def test_narrations_are_unique_per_entry(tmp_path: Path) -> None:
     out = tmp_path / "xero.csv"
     write_journal("xero", twins, out)
     journals = {(row[0], row[1]) for row in read_rows(out)[1:]}
-    assert journals == {("AB-T1 Office chairs", "14/03/2025"), ("AB-T2 Office chairs",
-                                                                   "14/03/2025")}  # fmt: skip
+    assert journals == {
+        ("AB-T1 Office chairs", "14/03/2025"),
+        ("AB-T2 Office chairs", "14/03/2025"),
+    }
 
 
 def test_more_than_300_lines_are_split_into_numbered_parts(tmp_path: Path) -> None:
@@ -137,8 +139,7 @@ def test_the_line_limit_comes_from_the_options(tmp_path: Path) -> None:
     out = tmp_path / "xero.csv"
     options = FormatOptions(xero_max_lines=6)
     result = write_journal("xero", (wide_entry(n, 3) for n in range(5)), out, options)
-    assert [path.name for path in result.files] == ["xero-001.csv", "xero-002.csv",
-                                                    "xero-003.csv"]  # fmt: skip
+    assert [path.name for path in result.files] == ["xero-001.csv", "xero-002.csv", "xero-003.csv"]
 
 
 def test_xero_refuses_an_entry_in_a_foreign_currency(tmp_path: Path) -> None:

@@ -53,7 +53,9 @@ ZERO_DECIMAL_CURRENCIES = frozenset(
 )
 THREE_DECIMAL_CURRENCIES = frozenset(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
 
-_LINE_BREAKS = str.maketrans({"\r": " ", "\n": " ", "\t": " ", "\v": " ", "\f": " "})
+#: Control characters (C0, DEL, C1: tabs, line feeds, NUL, ESC, NEL ...) and the Unicode line
+#: and paragraph separators, each turned into a space by :func:`one_line`.
+_CONTROLS = str.maketrans(dict.fromkeys([*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029], " "))
 
 
 def neutralise(cell: str) -> str:
@@ -62,8 +64,8 @@ def neutralise(cell: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """``text`` with tabs, carriage returns and line feeds turned into spaces."""
-    return text.translate(_LINE_BREAKS)
+    """``text`` on one line: tabs, line breaks and other control characters become spaces."""
+    return text.translate(_CONTROLS)
 
 
 def decimal_text(amount: Decimal | None, currency: str = "") -> str:

@@ -28,12 +28,14 @@ Other fields: ``WKZ Umsatz`` is the entry's currency. When it differs from the c
 currency the entry must carry its rate, and ``Kurs``, ``Basis-Umsatz`` and ``WKZ Basis-Umsatz``
 are filled together: ``Basis-Umsatz`` = Umsatz x rate rounded half-up to cents, ``Kurs`` the
 rate as DATEV quotes it, units of foreign currency per unit of company currency (``1 / rate``,
-6 decimals). ``BU-Schlüssel`` comes from ``FormatOptions.datev_tax_keys`` for the line's tax
-code. ``Belegdatum`` is ``DDMM`` (DATEV takes the year from the header's period). ``Belegfeld
-1`` holds the invoice numbers joined with ``/``, reduced to the characters DATEV allows there
-(letters, digits, ``$ & % * + - /``, no leading ``+``/``-``) and cut to 36 characters.
-``Buchungstext`` is the line's memo or the entry's narration, cut to 60 characters. The Amazon
-references travel in ``Beleginfo``: the transaction ids, the order ids and the entry id.
+6 decimals; DATEV's pattern asks for 1 to 9999, which a currency much stronger or weaker than
+the company's falls outside of). ``BU-Schlüssel`` comes from ``FormatOptions.datev_tax_keys``
+for the line's tax code. ``Belegdatum`` is ``DDMM`` (DATEV takes the year from the header's
+period). ``Belegfeld 1`` holds the invoice numbers joined with ``/``, reduced to the characters
+DATEV allows there (letters, digits, ``$ & % * + - /``, no leading ``+``/``-``) and cut to 36
+characters. ``Buchungstext`` is the line's memo or the entry's narration, cut to 60
+characters. The Amazon references travel in ``Beleginfo``: the transaction ids, the order ids
+and the entry id.
 """
 
 from __future__ import annotations
@@ -287,12 +289,16 @@ def _write_bookings(body: TextIO, entry: JournalEntry, options: FormatOptions, b
         if content:
             row[_INFO + 2 * n] = _text(kind)
             row[_INFO + 2 * n + 1] = _text(neutralise(one_line(content))[:210])
-    foreign = entry.currency != book
-    if foreign and entry.rate is None:
-        raise JournalError(
-            f"entry {entry.entry_id}: in {entry.currency}, company currency {book}, but no"
-            " exchange rate: DATEV needs Kurs and Basis-Umsatz for a foreign-currency booking"
-        )
+    rate = entry.rate if entry.currency != book else None
+    if entry.currency != book:
+        if entry.rate is None:
+            raise JournalError(
+                f"entry {entry.entry_id}: in {entry.currency}, company currency {book}, but no"
+                " exchange rate: DATEV needs Kurs and Basis-Umsatz for a foreign-currency booking"
+            )
+        kurs = (1 / entry.rate).quantize(_KURS_PLACES, ROUND_HALF_UP)
+        row[_KURS] = format(kurs, "f").replace(".", ",")
+        row[_WKZ_BASIS] = _text(book)
     for index, line in enumerate(entry.lines):
         if index == at:
             continue
@@ -303,12 +309,9 @@ def _write_bookings(body: TextIO, entry: JournalEntry, options: FormatOptions, b
         key = options.datev_tax_keys.get(line.tax_code, "") if line.tax_code else ""
         row[_BU] = _text(key) if key else ""
         row[_TEXT] = _text(neutralise(one_line(line_text(entry, line)))[:60])
-        if foreign and entry.rate is not None:
-            row[_KURS] = format((1 / entry.rate).quantize(_KURS_PLACES, ROUND_HALF_UP), "f")
-            row[_KURS] = row[_KURS].replace(".", ",")
-            base = (amount * entry.rate).quantize(_CENT, ROUND_HALF_UP)
+        if rate is not None:
+            base = (amount * rate).quantize(_CENT, ROUND_HALF_UP)
             row[_BASIS] = datev_amount(base, entry.entry_id)
-            row[_WKZ_BASIS] = _text(book)
         body.write(";".join(row) + CRLF)
 
 

@@ -10,6 +10,7 @@ puts an ``open`` before the transactions of its day; hledger 1.25 accepts ``acco
 
     2025-01-31 * "Amazon Business" "Office chairs" ^T-1
       entry_id: "E-1"
+      kind: "charge"
       transaction_id: "T-1"
       invoice: "INV-1"
       Expenses:Office-Supplies  100.00 USD
@@ -21,10 +22,15 @@ puts an ``open`` before the transactions of its day; hledger 1.25 accepts ``acco
     2025-01-01 open Expenses:Office-Supplies
       name: "Expenses:Office Supplies"
 
+Entry metadata: ``entry_id``, ``kind``, and when set ``transaction_id``, ``invoice``,
+``order``, ``pdf`` (lists joined with ``;``), ``match``, ``employee`` and ``rate`` (an amount
+in the company currency); posting metadata: ``memo``, ``party``, ``tax_code``. hledger gets
+the same as tags (one tag per transaction id, invoice, order and PDF).
+
 Links are the transaction ids made link-safe (characters other than letters, digits and
 ``-_/.`` become ``-``); the exact ids are in the ``transaction_id`` metadata. Strings are
-escaped (``\\`` and ``"``) and kept on one line. The ``open`` directives are dated the earliest
-entry date.
+escaped (``\\`` and ``"``) and kept on one line (control characters become spaces). The
+``open`` directives are dated the earliest entry date.
 
 Beancount account names are strict (``Root:Component...``, each component starting with a
 capital letter or a digit, then letters, digits and ``-``), so every account name is mapped
@@ -49,6 +55,7 @@ metadata. Two names that differ only in punctuation map to the same beancount ac
 
     2025-01-31 * Amazon Business | Office chairs
         ; entry_id: E-1
+        ; kind: charge
         ; transaction_id: T-1
         Expenses:Office Supplies  100.00 USD  ; memo: 2 chairs
         Liabilities:CreditCard:1234  -100.00 USD
@@ -56,13 +63,13 @@ metadata. Two names that differ only in punctuation map to the same beancount ac
     account Expenses:Office Supplies
     commodity 1000.00 USD
 
-Account names keep their text (:func:`hledger_account`): tabs and line breaks become spaces,
-runs of spaces become one (two spaces end an account name in hledger), and a name starting
-with ``(``, ``[`` (virtual postings), ``;``, ``#``, ``*`` or ``!`` (comments and status marks)
-gets a leading ``_``. In descriptions ``;`` (a comment start) becomes ``,``, a payee's ``|``
-becomes ``/`` and a leading ``(`` (a transaction code) gets a ``_``; tag values lose commas
-(a comma ends a tag value) and line breaks. Commodities are the currency codes, quoted when
-not all letters; each is declared with its minor units.
+Account names keep their text (:func:`hledger_account`): control characters (tabs, line
+breaks) become spaces, runs of spaces become one (two spaces end an account name in hledger),
+and a name starting with ``(``, ``[`` (virtual postings), ``;``, ``#``, ``*`` or ``!``
+(comments and status marks) gets a leading ``_``. In descriptions ``;`` (a comment start)
+becomes ``,``, a payee's ``|`` becomes ``/`` and a leading ``(`` (a transaction code) gets a
+``_``; tag values lose commas (a comma ends a tag value) and line breaks. Commodities are the
+currency codes, quoted when not all letters; each is declared with its minor units.
 """
 
 from __future__ import annotations
@@ -232,7 +239,7 @@ def _bean_entry(stream: TextIO, entry: JournalEntry, accounts: _BeanAccounts) ->
 
 def hledger_account(account: str) -> str:
     """The hledger account name of ``account`` (the rule is in the module docstring)."""
-    name = _SPACES.sub(" ", account).strip()
+    name = _SPACES.sub(" ", one_line(account)).strip()
     if not name or name.startswith(_HLEDGER_UNSAFE_START):
         name = "_" + name
     return name
@@ -248,11 +255,11 @@ def _hledger_commodity(entry: JournalEntry) -> str:
 
 
 def _tag_value(text: str) -> str:
-    return _SPACES.sub(" ", text.replace(",", ";")).strip()
+    return _SPACES.sub(" ", one_line(text).replace(",", ";")).strip()
 
 
 def _description_text(text: str) -> str:
-    return _SPACES.sub(" ", text.replace(";", ",")).strip()
+    return _SPACES.sub(" ", one_line(text).replace(";", ",")).strip()
 
 
 def write_hledger(
@@ -261,7 +268,7 @@ def write_hledger(
     """Write ``entries`` to ``out`` as an hledger journal (atomically, streaming)."""
     del options  # hledger uses account names
     tally = Tally()
-    accounts: dict[str, None] = {}
+    accounts: dict[str, str] = {}  # account -> hledger name, for the declarations
     commodities: dict[str, int] = {}
     with atomic_text(out) as stream:
         stream.write("; Journal entries exported by abrecon (hledger).\n")
@@ -269,7 +276,7 @@ def write_hledger(
             _hledger_entry(stream, entry, accounts, commodities)
         if accounts:
             stream.write("\n")
-            stream.writelines(f"account {name}\n" for name in sorted(accounts))
+            stream.writelines(f"account {name}\n" for name in sorted(set(accounts.values())))
             for symbol in sorted(commodities):
                 places = commodities[symbol]
                 stream.write(f"commodity 1000.{'0' * places} {symbol}\n")
@@ -279,7 +286,7 @@ def write_hledger(
 def _hledger_entry(
     stream: TextIO,
     entry: JournalEntry,
-    accounts: dict[str, None],
+    accounts: dict[str, str],
     commodities: dict[str, int],
 ) -> None:
     symbol = _hledger_commodity(entry)
@@ -304,8 +311,9 @@ def _hledger_entry(
     tags.extend(("tag", value) for value in entry.tags)
     parts.extend(f"    ; {key}: {_tag_value(value)}" for key, value in tags if value)
     for line in entry.lines:
-        name = hledger_account(line.account)
-        accounts[name] = None
+        name = accounts.get(line.account)
+        if name is None:
+            name = accounts[line.account] = hledger_account(line.account)
         posting = f"    {name}  {decimal_text(line.signed, entry.currency)} {symbol}"
         notes = (("memo", line.memo), ("party", line.party), ("tax_code", line.tax_code))
         comment = ", ".join(f"{key}: {_tag_value(value)}" for key, value in notes if value)

@@ -111,9 +111,20 @@ def write_qbo(entries: Iterable[JournalEntry], out: Path, options: FormatOptions
 
 
 def iif_type(entry: JournalEntry) -> str:
-    """The IIF ``TRNSTYPE`` of an entry, from its payment line and kind (see the module)."""
+    """The IIF ``TRNSTYPE`` of an entry, from its payment line and kind (see the module).
+
+    An entry posted by abrecon names how it was paid in its tags (``company-card``,
+    ``pay-by-invoice``, ``personal-card``); without such a tag the payment account's name
+    decides.
+    """
     head = payment_line(entry)
     refund = entry.kind == "refund"
+    if "company-card" in entry.tags:
+        return "CCARD REFUND" if refund else "CREDIT CARD"
+    if "pay-by-invoice" in entry.tags:
+        return "BILL REFUND" if refund else "BILL"
+    if "personal-card" in entry.tags or "other" in entry.tags:
+        return "GENERAL JOURNAL"
     if _CARD.search(head.account):
         return "CCARD REFUND" if refund else "CREDIT CARD"
     if _PAYABLE.search(head.account) and not entry.employee:

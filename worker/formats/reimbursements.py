@@ -17,6 +17,7 @@ JSON: ``{"reimbursements": [{"reimbursement_id", "employee": {"id", "name", "ema
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 from worker.accounting.reimbursements import Reimbursement
 from worker.formats import ExportResult
 from worker.formats.atomic import atomic_text
-from worker.services.exports import decimal_text, neutralise, write_csv_atomically
+from worker.formats.cells import decimal_text, neutralise
 
 __all__ = ["REIMBURSEMENT_COLUMNS", "REIMBURSEMENT_FORMATS", "write_reimbursements"]
 
@@ -132,7 +133,10 @@ def write_reimbursements(
     """Write ``records`` (with their ``statuses``) to ``out`` as ``fmt`` (csv or json)."""
     lines = sum(len(r.items) for r in records)
     if fmt == "csv":
-        write_csv_atomically(out, REIMBURSEMENT_COLUMNS, _rows(records, statuses))
+        with atomic_text(out) as stream:
+            writer = csv.writer(stream, lineterminator="\n")
+            writer.writerow(REIMBURSEMENT_COLUMNS)
+            writer.writerows(_rows(records, statuses))
     elif fmt == "json":
         text = json.dumps(reimbursement_document(records, statuses), indent=2, ensure_ascii=False)
         with atomic_text(out) as stream:

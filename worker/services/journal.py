@@ -16,7 +16,7 @@ committed only once the file is in place: a failed export records nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -113,17 +113,23 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def _chunks(
-    session: Session, party: str, start: date | None, end: date | None, where: Any = None
-) -> Iterator[list[TransactionRow]]:
-    """The party's dated transactions in (date, id) order, :data:`CHUNK` at a time (keyset)."""
-    query = select(TransactionRow).where(
+def _in_window(query: Any, party: str, start: date | None, end: date | None) -> Any:
+    """``query`` limited to the party's transactions dated in ``[start, end]`` (UTC days)."""
+    query = query.where(
         TransactionRow.party == party, col(TransactionRow.transaction_date).is_not(None)
     )
     if start is not None:
         query = query.where(col(TransactionRow.transaction_date) >= _day_start(start))
     if end is not None:
         query = query.where(col(TransactionRow.transaction_date) < _day_start(end + timedelta(1)))
+    return query
+
+
+def _chunks(
+    session: Session, party: str, start: date | None, end: date | None, where: Any = None
+) -> Iterator[list[TransactionRow]]:
+    """The party's dated transactions in (date, id) order, :data:`CHUNK` at a time (keyset)."""
+    query = _in_window(select(TransactionRow), party, start, end)
     if where is not None:
         query = query.where(where)
     query = query.order_by(col(TransactionRow.transaction_date), col(TransactionRow.transaction_id))
@@ -337,6 +343,15 @@ class JournalExport:
     problems: Problems
 
 
+def count_transactions(
+    engine: Engine, party: str, start: date | None = None, end: date | None = None
+) -> int:
+    """How many dated transactions an export of the window reads (the total of a progress bar)."""
+    query = _in_window(select(sa.func.count()).select_from(TransactionRow), party, start, end)
+    with Session(engine) as session:
+        return int(session.exec(query).one())
+
+
 def file_digest(paths: Iterable[Path]) -> str:
     """SHA-256 over the files' bytes in order (one digest for a batch of several files)."""
     digest = hashlib.sha256()
@@ -434,8 +449,12 @@ def export_journal(
     since_last: bool = False,
     clock: datetime | None = None,
     rules: PostingRules | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> JournalExport:
-    """Write the journal in ``fmt`` to ``out`` and record the batch (see the module docstring)."""
+    """Write the journal in ``fmt`` to ``out`` and record the batch (see the module docstring).
+
+    ``progress`` is called with the number of entries posted since its last call (for a bar).
+    """
     rules = rules or posting_rules(settings)
     party = settings.party
     problems = Problems()
@@ -460,6 +479,8 @@ def export_journal(
             skipped += len(seen)
             record_exported(session, batch, "journal", [i for i in ids if i not in seen])
             yield from (e for e in pending if e.entry_id not in seen)
+            if progress is not None:
+                progress(len(pending))
             pending.clear()
 
         def entries() -> Iterator[JournalEntry]:
