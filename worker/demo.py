@@ -100,7 +100,7 @@ def demo_settings(
         document_scope="all",
         log_level=base.log_level,
         company_cards=company_cards,
-        export_formats=("csv", "beancount"),
+        export_formats=("csv", "beancount", "hledger"),
         export_dir=base.data_dir / "demo" / "exports",
         posting_rules=base.posting_rules,
     )
