@@ -176,6 +176,17 @@ def test_demo_runs_a_job_on_the_embedded_defaults(tmp_path: Path) -> None:
     assert len(pdfs) == int(stored.group(1)) > 0
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     assert (demo / "abrecon.db").exists() and (demo / "ledger.csv").exists()
+    # The whole job: matching, the journal in three formats and the reimbursements.
+    assert re.search(r"^  matched: +\d+ of \d+ transactions", out, re.M), out
+    journal = re.search(r"^  journal entries: +(\d+) balanced entries \((\d+) lines\)", out, re.M)
+    assert journal and int(journal.group(1)) > 0, out
+    exports = demo / "exports"
+    for name in ("journal-1.csv", "journal-1.beancount", "journal-1.journal"):
+        assert (exports / name).stat().st_size > 0
+    rows = (exports / "journal-1.csv").read_text().splitlines()
+    assert len(rows) == int(journal.group(2)) + 1
+    assert re.search(r"^  reimbursements: +\d+ records for \d+ employees", out, re.M), out
+    assert (exports / "reimbursements-1.json").exists()
     assert elapsed < 60, f"the demo took {elapsed:.0f} s"
     # Its job is stored like any other, in the demo's own store.
     shown = _run("jobs", "show", "1", cwd=tmp_path, env={"ABRECON_DATA_DIR": str(demo)})
@@ -185,4 +196,6 @@ def test_demo_runs_a_job_on_the_embedded_defaults(tmp_path: Path) -> None:
     again = _run("demo", "--orders", "20", cwd=tmp_path, timeout=180)
     assert again.returncode == 0, again.stderr
     assert f"invoice PDFs:     {stored.group(1)} stored" in again.stdout
+    assert "0 balanced entries (0 lines) in journal-2.csv" in again.stdout
+    assert f"{journal.group(1)} written by earlier runs" in again.stdout
     assert len(list((demo / "documents").rglob("*.pdf"))) == len(pdfs)

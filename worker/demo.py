@@ -48,6 +48,7 @@ from worker.settings import Settings, load_settings
 from worker.store.tables import (
     DocumentRow,
     ExportBatchRow,
+    ExportedEntryRow,
     InvoiceDetailRow,
     MatchLinkRow,
     MatchRow,
@@ -333,18 +334,35 @@ def _exports_summary(ctx: Context, job_id: int) -> None:
     for row in reimbursements:
         owed[row.currency] += row.total
     employees = {row.employee_id or row.employee_email for row in reimbursements}
-    for fmt, path in export_paths(ctx, job_id).items():
-        batch = batches.get(str(path))
-        if batch is None:
-            continue
-        if fmt == "reimbursements":
-            click.echo(
-                f"  reimbursements:   {batch.entries} records for {len(employees)} employees "
-                f"({', '.join(f'{decimal_text(v, c)} {c}' for c, v in sorted(owed.items()))}),"
-                f" in {path}"
-            )
-        else:
-            click.echo(
-                f"  journal ({fmt}):".ljust(20)
-                + f"{batch.entries} entries, {batch.lines} lines, in {path}"
-            )
+    paths = export_paths(ctx, job_id)
+    journals = [
+        (p, batches[str(p)])
+        for f, p in paths.items()
+        if f != "reimbursements" and str(p) in batches
+    ]
+    if journals:
+        path, first = journals[0]
+        with Session(ctx.engine) as session:
+            exported = session.exec(
+                select(func.count())
+                .select_from(ExportedEntryRow)
+                .where(
+                    ExportedEntryRow.party == ctx.party,
+                    ExportedEntryRow.kind == "journal",
+                    ExportedEntryRow.format == first.format,
+                )
+            ).one()
+        earlier = exported - first.entries
+        click.echo(
+            f"  journal entries:  {first.entries} balanced entries ({first.lines} lines) in "
+            + ", ".join(p.name for p, _ in journals)
+            + f" ({path.parent})"
+            + (f"; {earlier} written by earlier runs" if earlier else "")
+        )
+    record = batches.get(str(paths["reimbursements"]))
+    if record is not None:
+        click.echo(
+            f"  reimbursements:   {record.entries} records for {len(employees)} employees "
+            f"({', '.join(f'{decimal_text(v, c)} {c}' for c, v in sorted(owed.items()))}),"
+            f" in {paths['reimbursements']}"
+        )
