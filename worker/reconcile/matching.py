@@ -58,8 +58,12 @@ or scored below the review threshold.
 **Scale.** Nothing compares every transaction with every ledger line. Transactions are
 indexed by reference token, ledger lines by (currency, amount in minor units) with each
 bucket sorted by date and searched by bisection, and by (currency, day) with amounts sorted
-for tolerance searches; arithmetic is on integers. ``benchmarks/match.py`` measures one
-million transactions against one million ledger lines.
+for tolerance searches; arithmetic is on integers. Per-item facts are columns (lists and
+byte arrays indexed by item, built by C loops over the records; equal amounts share one int
+object), the reference index is dropped before its candidates are selected, and the
+selection consumes its candidates as it turns them into matches, so that a million
+candidates do not outlive their use beside a million matches. ``benchmarks/match.py``
+measures one million transactions against one million ledger lines.
 """
 
 from __future__ import annotations
@@ -67,14 +71,15 @@ from __future__ import annotations
 import gc
 import heapq
 import math
-import re
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from decimal import ROUND_FLOOR, Decimal
-from operator import attrgetter
-from typing import TypeVar
+from dataclasses import fields
+from decimal import ROUND_FLOOR, Context, Decimal, Inexact
+from itertools import chain, compress, groupby, islice, repeat, tee
+from operator import and_, attrgetter, is_, le, lt, ne
+from typing import TypeVar, cast
 
 from worker.reconcile import scoring
 from worker.reconcile.records import (
@@ -104,6 +109,13 @@ TOLERANCE = "tolerance"
 MANY_TO_ONE = "many_to_one"
 ONE_TO_MANY = "one_to_many"
 REFUND_PREFIX = "refund_"
+#: Rule names of credits, one string object each.
+_REFUND_RULES = {
+    rule: REFUND_PREFIX + rule
+    for rule in (REFERENCE, AMOUNT_DATE, TOLERANCE, MANY_TO_ONE, ONE_TO_MANY)
+}
+#: 1:1 matches are made in batches of this many candidates.
+_BATCH = 4096
 
 #: A reference shared by more transactions than this (a blanket purchase order) is looked up
 #: by amount instead of being scanned, and defines no group.
@@ -115,11 +127,46 @@ _SORTED_BUCKET = 8
 _MAX_AMOUNT_CANDIDATES = 16
 #: Of many items with one amount on one day, diagnostics look at the first few ids.
 _NEAREST_PER_AMOUNT = 2
-#: A reference (one per line) that is not a clean upper-case ASCII token: a character outside
-#: the token alphabet, or a separator at either end or doubled.
-_UNCLEAN = re.compile(r"[^0-9A-Z\n_./-]|^[_./-]|[_./-]$|[_./-][_./-]", re.MULTILINE)
+#: The bytes of clean upper-case ASCII references joined by newlines (see
+#: :func:`_clean_references`), and a table mapping every inner separator to ``-``.
+_CLEAN_BYTES = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\n_./-"
+_ONE_SEPARATOR = bytes.maketrans(b"_./", b"---")
+#: References checked per joined block (a few megabytes at a time, not one huge string).
+_CHECK_BLOCK = 1 << 16
 _ZERO = Decimal(0)
+#: Signals a product of amount and scale factor that is not integral.
+_EXACT = Context(traps=[Inexact])
+#: Amounts in minor units below this are formatted with integer arithmetic (well inside the
+#: default decimal precision, where ``Decimal.scaleb`` is exact too).
+_EXACT_DIGITS = 10**20
 _ID = attrgetter("id")
+_TXN_ID = attrgetter("transaction_id")
+_ENTRY_ID = attrgetter("entry_id")
+_AMOUNT = attrgetter("amount")
+_CURRENCY = attrgetter("currency")
+_DATE = attrgetter("date")
+_CARD = attrgetter("card_last4")
+_TEXT = attrgetter("text")
+_KIND = attrgetter("kind")
+_ENTRY_IDS = attrgetter("entry_ids")
+#: Stands for the card numbers in explanation templates.
+_CARDS = "\x00"
+
+#: The fields of :class:`Match`, set directly on new instances in the hot path of 1:1
+#: matches: what the frozen dataclass's ``__init__`` does, without one
+#: ``object.__setattr__`` call per field (a million matches).
+_MATCH_FIELDS = (
+    "transaction_ids",
+    "entry_ids",
+    "rule",
+    "score",
+    "explanation",
+    "difference",
+    "zone",
+)
+if {f.name for f in fields(Match)} != set(_MATCH_FIELDS) or hasattr(Match, "__post_init__"):
+    raise TypeError("worker.reconcile.matching must set every field of Match")  # pragma: no cover
+_MATCH_SETTERS = tuple(Match.__dict__[name].__set__ for name in _MATCH_FIELDS)
 
 _Bucket = int | list[int] | tuple[list[int], list[int]]
 #: Items of one day and currency: (amounts ascending, item indexes in that order).
@@ -141,14 +188,15 @@ def match(
     """Match Amazon transactions against ledger lines.
 
     Every valid input item ends up in exactly one place: in one match, or in the unmatched
-    list of its side. Pure: the result depends on the arguments alone (not on their order).
-    The cyclic garbage collector is paused during the call and restored after it (the
-    matcher's objects hold no reference cycles).
+    list of its side. Pure: the result depends on the arguments alone (not on their order);
+    lists are read, never changed (nor copied). The cyclic garbage collector is paused during
+    the call and restored after it (the matcher's objects hold no reference cycles).
     """
     collecting = gc.isenabled()
     gc.disable()  # millions of acyclic objects: full collections would walk them repeatedly
     try:
-        txn_list, entry_list = list(txns), list(entries)
+        txn_list = txns if isinstance(txns, list) else list(txns)
+        entry_list = entries if isinstance(entries, list) else list(entries)
         matcher = _Matcher(txn_list, entry_list, config or MatchConfig(), decisions or Decisions())
         return matcher.run()
     finally:
@@ -246,25 +294,28 @@ class _Matcher:
         self.problems: list[Problem] = []
         self._too_large: set[str] = set()
         self._capped: set[str] = set()
-        self.T = self._dedupe(txns, Side.TRANSACTION)
-        self.E = self._dedupe(entries, Side.ENTRY)
+        self.T, self.tid = self._dedupe(txns, Side.TRANSACTION)
+        self.E, self.eid = self._dedupe(entries, Side.ENTRY)
         nt, ne = len(self.T), len(self.E)
         self.nt, self.ne = nt, ne
-        self.tid = [t.transaction_id for t in self.T]
-        self.eid = [e.entry_id for e in self.E]
-        currencies: dict[str, int] = {}
-        self.tc = [currencies.setdefault(t.currency, len(currencies)) for t in self.T]
-        self.ec = [currencies.setdefault(e.currency, len(currencies)) for e in self.E]
+        # Per-item columns, built by C loops (``map``) over the records.
+        # Currencies numbered in order of first appearance.
+        names = dict.fromkeys(chain(map(_CURRENCY, self.T), map(_CURRENCY, self.E)))
+        currencies = {name: index for index, name in enumerate(names)}
         self.ncur = max(1, len(currencies))
+        number = currencies.__getitem__
+        # Currency numbers: one byte an item when they fit (they always do in practice).
+        column = bytearray if self.ncur <= 256 else list
+        self.tc: Sequence[int] = column(map(number, map(_CURRENCY, self.T)))
+        self.ec: Sequence[int] = column(map(number, map(_CURRENCY, self.E)))
         self.currency_names = {index: name for name, index in currencies.items()}
-        t_dates = [t.date for t in self.T]
-        e_dates = [e.date for e in self.E]
-        ordinals = {day: day.toordinal() for day in {*t_dates, *e_dates}}  # shared int objects
-        self.td = [ordinals[day] for day in t_dates]
-        self.ed = [ordinals[day] for day in e_dates]
-        del t_dates, e_dates
-        self.tcard = [t.card_last4 for t in self.T]
-        self.ecard = [e.card_last4 for e in self.E]
+        days = {*map(_DATE, self.T), *map(_DATE, self.E)}
+        ordinal = {day: day.toordinal() for day in days}.__getitem__  # shared int objects
+        self.td = list(map(ordinal, map(_DATE, self.T)))
+        self.ed = list(map(ordinal, map(_DATE, self.E)))
+        del days, ordinal
+        self.tcard: list[str] = list(map(_CARD, self.T))
+        self.ecard: list[str] = list(map(_CARD, self.E))
         self.e_merchant = _merchant_flags(self.E, config.merchant_names)
         self.scale, self.tu, self.eu = self._units()
         factor = Decimal(10) ** self.scale
@@ -272,16 +323,14 @@ class _Matcher:
         self.tol_rel = config.tolerance_relative
         credits = Rule.REFUND in self.rules
         # Items the amount rules may use: a non-zero amount, and credits only when allowed.
-        if credits:
-            self.t_ok = bytearray([u != 0 for u in self.tu])
-            self.e_ok = bytearray([u != 0 for u in self.eu])
-        else:
-            self.t_ok = bytearray([u > 0 for u in self.tu])
-            self.e_ok = bytearray([u > 0 for u in self.eu])
+        usable = bool if credits else (0).__lt__  # u != 0, or u > 0
+        self.t_ok = bytearray(map(usable, self.tu))
+        self.e_ok = bytearray(map(usable, self.eu))
         self.t_free = bytearray(b"\x01") * nt
         self.e_free = bytearray(b"\x01") * ne
         self.t_owner: list[Match | None] = [None] * nt
         self.e_owner: list[Match | None] = [None] * ne
+        self.e_first = bytearray(ne)  # 1 for the first entry (by id) of each match
         self.matches: list[Match] = []
         self.unselected: dict[int, float] = {}
         # Indexes of the ids the decisions name (a scan, not a dictionary of every id).
@@ -314,18 +363,24 @@ class _Matcher:
             for offset in range(-self.before, self.after + 1)
         ]
         self._explained: dict[_Evidence, str] = {}
+        self._pair_tails: dict[bool, dict[tuple[object, ...], str]] = {False: {}, True: {}}
+        self._pair_templates: dict[_Evidence, tuple[str, str] | None] = {}
+        self._scores: dict[int, float] = {}
+        self._score_objects: dict[float, float] = {}
         self._check_kinds()
         self._keep(t_index, e_index)
 
     # ----------------------------------------------------------------------------------------
     # Input
 
-    def _dedupe(self, items: list[_R], side: Side) -> list[_R]:
-        """Items with a finite amount, one per id (the first by date, amount and content)."""
-        ids = [_id_of(item) for item in items]
-        finite = all(map(Decimal.is_finite, [item.amount for item in items]))
-        if finite and len(set(ids)) == len(ids):
-            return items
+    def _dedupe(self, items: list[_R], side: Side) -> tuple[list[_R], list[str]]:
+        """Items with a finite amount, one per id (the first by date, amount and content),
+        and their ids."""
+        ids: list[str] = list(map(_TXN_ID if side is Side.TRANSACTION else _ENTRY_ID, items))
+        finite = all(map(Decimal.is_finite, map(_AMOUNT, items)))
+        # Ids in ascending order (ledger exports usually come so) are distinct without a set.
+        if finite and (_ascending(ids, strictly=True) or len(set(ids)) == len(ids)):
+            return items, ids
         index: dict[str, int] = {}
         out: list[_R] = []
         duplicates: set[str] = set()
@@ -360,7 +415,7 @@ class _Matcher:
                     tuple(sorted(bad)),
                 )
             )
-        return out
+        return out, [_id_of(item) for item in out]
 
     def _units(self) -> tuple[int, list[int], list[int]]:
         """Amounts as integers in units of ``10**-scale``: 2 places unless an amount or the
@@ -368,8 +423,10 @@ class _Matcher:
         scale = 2
         while True:
             factor = Decimal(10) ** scale
-            tu = _to_units([t.amount for t in self.T], factor)
-            eu = _to_units([e.amount for e in self.E], factor) if tu is not None else None
+            shared: dict[int, int] = {}  # one int object per distinct amount
+            tu = _to_units(map(_AMOUNT, self.T), factor, shared)
+            eu = _to_units(map(_AMOUNT, self.E), factor, shared) if tu is not None else None
+            del shared
             tol = self.cfg.tolerance_absolute * factor
             if tu is not None and eu is not None and tol == tol.to_integral_value():
                 return scale, tu, eu
@@ -378,12 +435,11 @@ class _Matcher:
             scale = max(scale + 1, *(-_exponent(a) for a in amounts))
 
     def _check_kinds(self) -> None:
-        charge = TxnKind.CHARGE
-        odd = [
-            self.tid[i]
-            for i, t in enumerate(self.T)
-            if (self.tu[i] < 0 and t.kind is charge) or (self.tu[i] > 0 and t.kind is not charge)
-        ]
+        # Odd: a charge with a negative amount or another kind with a positive one, that is
+        # a non-zero amount whose sign (positive?) is not its kind (a charge?). C loops.
+        charges = map(is_, map(_KIND, self.T), repeat(TxnKind.CHARGE))
+        odd_flags = map(and_, map(bool, self.tu), map(ne, map((0).__lt__, self.tu), charges))
+        odd = list(compress(self.tid, odd_flags))
         if odd:
             self.problems.append(
                 Problem(
@@ -490,8 +546,14 @@ class _Matcher:
         )
 
     def _fmt(self, units: int, currency: int) -> str:
-        amount = Decimal(units).scaleb(-self.scale)
-        return f"{amount:f} {self.currency_names.get(currency, '')}".rstrip()
+        name = self.currency_names.get(currency, "")
+        scale = self.scale
+        if abs(units) < _EXACT_DIGITS:  # as Decimal(units).scaleb(-scale) formats, faster
+            whole, part = divmod(abs(units), 10**scale)
+            sign = "-" if units < 0 else ""
+            return f"{sign}{whole}.{part:0{scale}d} {name}".rstrip()
+        amount = Decimal(units).scaleb(-scale)
+        return f"{amount:f} {name}".rstrip()
 
     # ----------------------------------------------------------------------------------------
     # Run
@@ -500,33 +562,50 @@ class _Matcher:
         rules = self.rules
         if Rule.REFERENCE in rules:
             self._index_references()
-            self._select(*self._phase_references())
+            pairs, groups = self._phase_references()
             # Only references shared by a few transactions are needed from here on (the
-            # groups of phase 3): the big index goes.
-            self._shared = [
-                v
-                for v in self.ref_index.values()
-                if isinstance(v, list) and len(v) <= _BROAD_REFERENCE
-            ]
+            # groups of phase 3): the big index goes before the selection makes matches.
+            self._shared = [v for v in self._shared if len(v) <= _BROAD_REFERENCE]
             self.ref_index = {}
             self.ref_multi = {}
             self._broad = {}
+            self._select(pairs, groups)
+            del pairs, groups
         if Rule.AMOUNT_DATE in rules:
-            pairs: list[_Pair] = []
-            self._amount_candidates(pairs)
-            self._select(pairs, [])
+            amount_pairs: list[_Pair] = []
+            self._amount_candidates(amount_pairs)
+            self._select(amount_pairs, [])
         if Rule.TOLERANCE in rules and (self.tol_abs or self.tol_rel):
             self._select(self._phase_tolerance(), [])
         if Rule.GROUP in rules:
             self._select([], self._phase_groups())
         self._report_search_limits()
+        # What only the selection needed goes before the diagnostics make their objects.
         self._shared = []
+        self._pair_tails = {False: {}, True: {}}
+        self._pair_templates = {}
+        self._explained = {}
+        self._scores = {}
+        self._score_objects = {}
         unmatched_t, unmatched_e = self._unmatched()
-        self.matches.sort(key=lambda m: m.entry_ids[0])
+        matches = self._ordered_matches()
+        self.matches = []
         self.problems.sort(key=lambda p: (p.code, p.ids, p.message))
         return MatchResult(
-            tuple(self.matches), tuple(unmatched_t), tuple(unmatched_e), tuple(self.problems)
+            tuple(matches), tuple(unmatched_t), tuple(unmatched_e), tuple(self.problems)
         )
+
+    def _ordered_matches(self) -> list[Match]:
+        """The matches by first entry id (an entry is in one match only, so by the whole
+        tuple alike): collected in input order of their first entries, and sorted only if
+        the ledger ids do not follow the input order (ledger exports usually do)."""
+        ordered = cast(list[Match], list(compress(self.e_owner, self.e_first)))
+        if len(ordered) != len(self.matches):  # cannot happen; the plain sort then
+            ordered = self.matches
+        elif _ascending(self.eid):
+            return ordered
+        ordered.sort(key=_ENTRY_IDS)
+        return ordered
 
     # ----------------------------------------------------------------------------------------
     # Phase 1: references and exact amounts
@@ -542,22 +621,23 @@ class _Matcher:
         index = self.ref_index
         setdefault = index.setdefault
         t_free = self.t_free
-        for i, refs in enumerate([t.references for t in self.T]):
+        shared = self._shared  # the lists of transactions sharing a reference, as made
+        for i, t in enumerate(self.T):
+            refs = t.references
             if refs and t_free[i]:
                 for r in refs:
                     v = setdefault(r, i)
                     if v is not i:  # another transaction has it too
                         if isinstance(v, int):
-                            index[r] = [v, i]
+                            index[r] = v = [v, i]
+                            shared.append(v)
                         else:
                             v.append(i)
-        if not index:
-            return
-        minimum = self.cfg.min_reference_length
-        if min(map(len, index)) >= minimum and not _UNCLEAN.search("\n".join(index)):
+        if not index or _clean_references(index, self.cfg.min_reference_length):
             return
         raw = list(index.items())
         index.clear()
+        shared.clear()
         for r, v in raw:
             for i in sorted((v,) if isinstance(v, int) else v):
                 self._index_reference(r, i)
@@ -580,7 +660,8 @@ class _Matcher:
             index[r] = i
         elif isinstance(v, int):
             if v != i:
-                index[r] = [v, i]
+                index[r] = v = [v, i]
+                self._shared.append(v)
         elif i not in v:
             v.append(i)
 
@@ -636,12 +717,14 @@ class _Matcher:
         tol_rel = self.tol_rel
         exact_weights: dict[tuple[int, int, int, int], int] = {}
         broad = _BROAD_REFERENCE
-        for j, e in enumerate(self.E):
-            text = e.text
-            if not text or not e_free[j]:
+        quotes = index.__contains__
+        for j, text in compress(enumerate(map(_TEXT, self.E)), e_free):
+            if not text:
                 continue
             text = text.upper()
             tokens = ascii_findall(text) if text.isascii() else findall(text)
+            if not multi and not any(map(quotes, tokens)):
+                continue  # most lines quote nothing: found out in one C loop
             hits: dict[int, tuple[int, str]] | None = None
             for tok in tokens:
                 v = get(tok)
@@ -796,9 +879,11 @@ class _Matcher:
         counts = Counter(self.cite_t)
         quoting: dict[int, list[int]] = {}
         t_ok, t_free = self.t_ok, self.t_free
-        for i, j in zip(self.cite_t, self.cite_e, strict=True):
-            if counts[i] > 1 and not t_exact[i] and t_ok[i] and t_free[i]:
-                quoting.setdefault(i, []).append(j)
+        split = {i for i, n in counts.items() if n > 1 and not t_exact[i] and t_ok[i] and t_free[i]}
+        del counts
+        cites = zip(self.cite_t, self.cite_e, strict=True)
+        for i, j in compress(cites, map(split.__contains__, self.cite_t)):
+            quoting.setdefault(i, []).append(j)
         for i in sorted(quoting, key=self.tid.__getitem__):
             quoted = quoting[i]
             tu_i, td_i, tc_i = self.tu[i], self.td[i], self.tc[i]
@@ -892,8 +977,9 @@ class _Matcher:
         get = index.get
         before, after = self.before, self.after
         base = scoring.PRIOR + scoring.AMOUNT_EXACT
-        table = {
-            (offset, card, named): scoring.weight(
+        # Weights by ((offset + before) * 2 + card agrees) * 2 + merchant named.
+        weights = [
+            scoring.weight(
                 base
                 + self._date(offset)[0]
                 + self._card_evidence(card)
@@ -902,11 +988,14 @@ class _Matcher:
             for offset in range(-before, after + 1)
             for card in (0, 1)
             for named in (0, 1)
-        }
+        ]
         e_merchant = self.e_merchant
         rejected = self.rejected
         judged = self.unselected  # pairs the reference rule proposed and did not take
+        # Transactions with a judged or rejected pair: only theirs need the pair codes.
+        flagged = {code // ne for code in chain(judged, rejected)}
         by_match = bool(self.decisions.rejected_matches)
+        eid = self.eid
         t_free, t_ok, tu, tc, td, tcard = (
             self.t_free,
             self.t_ok,
@@ -915,9 +1004,8 @@ class _Matcher:
             self.td,
             self.tcard,
         )
-        for i in range(self.nt):
-            if not t_free[i] or not t_ok[i]:
-                continue
+        append = pairs.append
+        for i in compress(range(self.nt), map(and_, t_free, t_ok)):
             v = get(tu[i] * ncur + tc[i])
             if v is None:
                 continue
@@ -934,8 +1022,9 @@ class _Matcher:
                     js = heapq.nsmallest(
                         _MAX_AMOUNT_CANDIDATES,
                         js,
-                        key=lambda j: (abs(ed[j] - td_i), self.eid[j]),
+                        key=lambda j: (abs(ed[j] - td_i), eid[j]),
                     )
+            check = i in flagged
             for j in js:
                 offset = ed[j] - td_i
                 if offset < -before or offset > after or not e_free[j]:
@@ -946,13 +1035,14 @@ class _Matcher:
                     if card_i != card_j:
                         continue
                     card = 1
-                code = i * ne + j
-                if code in judged or code in rejected:
-                    continue
+                if check:
+                    code = i * ne + j
+                    if code in judged or code in rejected:
+                        continue
                 if by_match and self._rejected((i,), (j,)):
                     continue
-                weight = table[offset, card, e_merchant[j]]
-                pairs.append((weight, i, j, AMOUNT_DATE, 0, offset, 0, card, "", 0))
+                weight = weights[((offset + before) * 2 + card) * 2 + e_merchant[j]]
+                append((weight, i, j, AMOUNT_DATE, 0, offset, 0, card, "", 0))
 
     # ----------------------------------------------------------------------------------------
     # Phase 2: tolerance
@@ -974,15 +1064,15 @@ class _Matcher:
         pairs: list[_Pair] = []
         before, after, ncur = self.before, self.after, self.ncur
         eu, ed, e_free, e_ok, ecard = self.eu, self.ed, self.e_free, self.e_ok, self.ecard
-        for i in range(self.nt):
-            if not self.t_free[i] or not self.t_ok[i]:
-                continue
-            tu_i, td_i, tc_i, card_i = self.tu[i], self.td[i], self.tc[i], self.tcard[i]
+        tu, td, tc, tcard = self.tu, self.td, self.tc, self.tcard
+        get = days.get
+        for i in compress(range(self.nt), map(and_, self.t_free, self.t_ok)):
+            tu_i, td_i, tc_i, card_i = tu[i], td[i], tc[i], tcard[i]
             limit = self._limit(tu_i)
             if not limit:
                 continue
             for day in range(td_i - before, td_i + after + 1):
-                bucket = days.get(day * ncur + tc_i)
+                bucket = get(day * ncur + tc_i)
                 if bucket is None:
                     continue
                 units, members = bucket
@@ -1036,17 +1126,27 @@ class _Matcher:
             self.tcard,
             self.tid,
         )
+        usable = bytes(map(and_, t_free, t_ok))
         by_day: dict[tuple[int, bool, str, int], list[int]] = {}
-        for i in range(self.nt):
-            if t_free[i] and t_ok[i] and tcard[i]:
-                by_day.setdefault((tc[i], tu[i] > 0, tcard[i], td[i]), []).append(i)
+        for i in compress(range(self.nt), usable):
+            card = tcard[i]
+            if card:
+                by_day.setdefault((tc[i], tu[i] > 0, card, td[i]), []).append(i)
         pools = [(m, False) for m in by_day.values() if self._pool_fits(len(m), 0.0)]
         seen: set[tuple[int, ...]] = set()
-        for v in self._shared:
+        is_usable = usable.__getitem__
+        for v in self._shared:  # no pool of two for most (their orders are matched by now)
+            if len(v) == 2:
+                if not (is_usable(v[0]) and is_usable(v[1])):
+                    continue
+                live = v
+            else:
+                live = list(compress(v, map(is_usable, v)))
+                if len(live) < 2:
+                    continue
             split: dict[tuple[int, bool], list[int]] = {}
-            for i in v:
-                if t_free[i] and t_ok[i]:
-                    split.setdefault((tc[i], tu[i] > 0), []).append(i)
+            for i in live:
+                split.setdefault((tc[i], tu[i] > 0), []).append(i)
             for members in split.values():
                 if not self._pool_fits(len(members), scoring.GROUP_SHARED_REFERENCE):
                     continue
@@ -1060,11 +1160,12 @@ class _Matcher:
 
     def _entry_pools(self) -> list[list[int]]:
         """Free ledger lines of one currency and sign, by day and card (a card is needed)."""
+        ec, eu, ed, ecard = self.ec, self.eu, self.ed, self.ecard
         by_day: dict[tuple[int, bool, str, int], list[int]] = {}
-        for j in range(self.ne):
-            if self.e_free[j] and self.e_ok[j] and self.ecard[j]:
-                key = (self.ec[j], self.eu[j] > 0, self.ecard[j], self.ed[j])
-                by_day.setdefault(key, []).append(j)
+        for j in compress(range(self.ne), map(and_, self.e_free, self.e_ok)):
+            card = ecard[j]
+            if card:
+                by_day.setdefault((ec[j], eu[j] > 0, card, ed[j]), []).append(j)
         out = [
             sorted(p, key=self.eid.__getitem__)
             for p in by_day.values()
@@ -1174,6 +1275,9 @@ class _Matcher:
         its items gets another round once those others are out of the running (their items
         taken by better matches, or they themselves taken): it is scored again among the
         candidates still possible. Such matches stay in the review zone.
+
+        ``pairs`` and ``groups`` are consumed: emptied as their candidates become matches
+        (a million candidates need not live on beside a million matches).
         """
         again = self._select_round(pairs, groups, False)
         while again:
@@ -1185,7 +1289,7 @@ class _Matcher:
         A 1:1 candidate alone on both its items is taken at once (nothing competes with it);
         the others are scored among their competitors (which are all contested too), sorted
         by (score descending, first transaction id, first ledger id, all ids) and taken best
-        first."""
+        first. ``pairs`` and ``cands`` are emptied."""
         ne = self.ne
         t_cnt: list[int] | defaultdict[int, int]
         e_cnt: list[int] | defaultdict[int, int]
@@ -1205,22 +1309,37 @@ class _Matcher:
         one = scoring.WEIGHT_ONE
         unselected = self.unselected
         t_free, e_free = self.t_free, self.e_free
-        taken: list[tuple[_Pair, float, int]] = []  # 1:1 matches, made into Match at the end
+        scores = self._scores  # weight -> score of a lone candidate (shared float objects)
+        taken: list[tuple[_Pair, float, int]] = []  # 1:1 matches, made into Match in batches
         contested_pairs: list[_Pair] = []
         contested: list[_Cand] = []
         accepted = 0
-        for p in pairs:
+        # Taken from the end of the reversed list, so that each candidate is dropped once
+        # handled (made a match, or moved to the contested ones).
+        pairs.reverse()
+        pop = pairs.pop
+        while pairs:
+            p = pop()
             i, j = p[1], p[2]
             if t_cnt[i] == 1 and e_cnt[j] == 1:
                 w = p[0]
-                score = round(w / (one + w), 6)
+                score = scores.get(w)
+                if score is None:
+                    score = scores[w] = round(w / (one + w), 6)
                 if score >= review:
                     taken.append((p, score, 0))
                     t_free[i] = e_free[j] = 0
+                    if len(taken) >= _BATCH:
+                        self._accept_pairs(taken, later)
+                        accepted += len(taken)
+                        taken.clear()
                 else:
                     unselected[i * ne + j] = score
             else:
                 contested_pairs.append(p)
+        self._accept_pairs(taken, later)
+        accepted += len(taken)
+        taken.clear()
         for c in cands:
             ts, es = c.ts, c.es
             if len(ts) == 1 and len(es) == 1 and t_cnt[ts[0]] == 1 and e_cnt[es[0]] == 1:
@@ -1233,6 +1352,7 @@ class _Matcher:
                     unselected[ts[0] * ne + es[0]] = c.score
             else:
                 contested.append(c)
+        cands.clear()
         t_sum: defaultdict[int, int] = defaultdict(int)
         e_sum: defaultdict[int, int] = defaultdict(int)
         for p in contested_pairs:
@@ -1246,12 +1366,13 @@ class _Matcher:
                 e_sum[j] += w
         tid, eid = self.tid, self.eid
         share = scoring.share
-        # (-score, first transaction id, first ledger id, all ids, competitors, candidate)
-        ranked: list[tuple[float, str, str, str, int, _Pair | _Cand]] = []
+        # (-score, first transaction id, first ledger id, all ids, position, competitors,
+        # candidate): sorted as tuples, the position breaking ties (as a stable sort would).
+        ranked: list[tuple[float, str, str, str, int, int, _Pair | _Cand]] = []
         for p in contested_pairs:
             w, i, j = p[0], p[1], p[2]
-            score = share(w, t_sum[i] + e_sum[j] - w)
-            ranked.append((-score, tid[i], eid[j], "", t_cnt[i] + e_cnt[j] - 2, p))
+            score = round(w / (one + t_sum[i] + e_sum[j] - w), 6)  # scoring.share
+            ranked.append((-score, tid[i], eid[j], "", len(ranked), t_cnt[i] + e_cnt[j] - 2, p))
         for c in contested:
             w, ts, es = c.weight, c.ts, c.es
             members = len(ts) + len(es)
@@ -1259,11 +1380,14 @@ class _Matcher:
             competitors = sum([t_cnt[i] for i in ts]) + sum([e_cnt[j] for j in es]) - members
             ids = "\x1f".join([tid[i] for i in ts] + ["\x1e"] + [eid[j] for j in es])
             score = share(w, total - (members - 1) * w)
-            ranked.append((-score, tid[ts[0]], eid[es[0]], ids, competitors, c))
-        del t_sum, e_sum, t_cnt, e_cnt
-        ranked.sort(key=_rank_key)
+            ranked.append((-score, tid[ts[0]], eid[es[0]], ids, len(ranked), competitors, c))
+        del t_sum, e_sum, t_cnt, e_cnt, contested_pairs, contested
+        ranked.sort()
+        ranked.reverse()  # best last: taken from the end, each dropped once handled
         again: list[_Cand] = []
-        for neg_score, _, _, _, competitors, item in ranked:
+        pop_ranked = ranked.pop
+        while ranked:
+            neg_score, _, _, _, _, competitors, item = pop_ranked()
             score = -neg_score
             if isinstance(item, tuple):
                 i, j = item[1], item[2]
@@ -1271,6 +1395,10 @@ class _Matcher:
                     if score >= review:
                         taken.append((item, score, competitors))
                         t_free[i] = e_free[j] = 0
+                        if len(taken) >= _BATCH:
+                            self._accept_pairs(taken, later)
+                            accepted += len(taken)
+                            taken.clear()
                         continue
                     c = _Cand.of(item)
                     c.score, c.competitors = score, competitors
@@ -1290,7 +1418,8 @@ class _Matcher:
                 code = c.ts[0] * ne + c.es[0]
                 unselected[code] = max(score, unselected.get(code, 0.0))
         self._accept_pairs(taken, later)
-        if not accepted and not taken:
+        accepted += len(taken)
+        if not accepted:
             return []
         return [c for c in again if all(t_free[i] for i in c.ts) and all(e_free[j] for j in c.es)]
 
@@ -1306,7 +1435,7 @@ class _Matcher:
         contradicted = c.card < 0 or c.outside > 0 or c.later or not c.ref
         zone = Zone.AUTO if c.score >= self.cfg.auto_threshold and not contradicted else Zone.REVIEW
         credit = sum(self.eu[j] for j in es) < 0
-        rule = REFUND_PREFIX + c.rule if credit else c.rule
+        rule = (_REFUND_RULES.get(c.rule) or REFUND_PREFIX + c.rule) if credit else c.rule
         cards = ""
         if c.card > 0:
             cards = self.ecard[es[0]] or self.tcard[ts[0]]
@@ -1336,8 +1465,12 @@ class _Matcher:
         eids = tuple([self.eid[j] for j in es])
         units = sum([self.eu[j] for j in es]) - sum([self.tu[i] for i in ts])
         difference = Decimal(units).scaleb(-self.scale) if units else _ZERO
-        found = Match(tids, eids, rule, c.score, explanation, difference, zone)
+        found = Match(tids, eids, rule, self._score(c.score), explanation, difference, zone)
         self._own(found, ts, es)
+
+    def _score(self, score: float) -> float:
+        """One float object per distinct score (a million matches share a few hundred)."""
+        return self._score_objects.setdefault(score, score)
 
     def _accept_pairs(self, taken: list[tuple[_Pair, float, int]], later: bool) -> None:
         """Make 1:1 candidates matches: ``(candidate, score, competitors)`` (the hot path,
@@ -1347,12 +1480,27 @@ class _Matcher:
         tid, eid, eu, tu, ec = self.tid, self.eid, self.eu, self.tu, self.ec
         ecard, tcard, e_merchant = self.ecard, self.tcard, self.e_merchant
         auto = self.cfg.auto_threshold
-        explain = self._explain
+        # Explanation tails of 1:1 matches by the facts that vary between them (the rest of
+        # the :data:`_Evidence` key is fixed here).
+        tails = self._pair_tails[later]
+        scores = self._score_objects
         append = self.matches.append
         t_free, e_free, t_owner, e_owner = self.t_free, self.e_free, self.t_owner, self.e_owner
+        e_first = self.e_first
         scale = -self.scale
+        refund_rules, zero, auto_zone, review_zone = _REFUND_RULES, _ZERO, Zone.AUTO, Zone.REVIEW
+        new = object.__new__
+        (
+            set_transaction_ids,
+            set_entry_ids,
+            set_rule,
+            set_score,
+            set_explanation,
+            set_difference,
+            set_zone,
+        ) = _MATCH_SETTERS
         for (_, i, j, rule, diff, offset, outside, card, ref, share), score, competitors in taken:
-            named = bool(e_merchant[j])
+            named = e_merchant[j]
             contradicted = card < 0 or outside > 0 or later or (not ref and card <= 0 and not named)
             cards = ""
             if card > 0:
@@ -1360,37 +1508,51 @@ class _Matcher:
             elif card < 0:
                 cards = ", ".join(sorted((tcard[i], ecard[j])))
             limit = self._limit(tu[i]) if diff else 0
-            key = (
-                rule,
-                1,
-                1,
-                diff,
-                limit,
-                ec[j],
-                offset,
-                outside,
-                card,
-                cards,
-                named,
-                0,
-                0,
-                False,
-                competitors,
-                later,
-            )
-            t, e = tid[i], eid[j]
-            found = Match(
-                (t,),
-                (e,),
-                REFUND_PREFIX + rule if eu[j] < 0 else rule,
-                score,
-                explain(key, ref, share),
-                Decimal(diff).scaleb(scale) if diff else _ZERO,
-                Zone.AUTO if score >= auto and not contradicted else Zone.REVIEW,
-            )
+            ec_j = ec[j]
+            short = (rule, diff, limit, ec_j, offset, outside, card, cards, named, competitors)
+            tail = tails.get(short)
+            if tail is None:
+                key = (
+                    rule,
+                    1,
+                    1,
+                    diff,
+                    limit,
+                    ec_j,
+                    offset,
+                    outside,
+                    card,
+                    cards,
+                    bool(named),
+                    0,
+                    0,
+                    False,
+                    competitors,
+                    later,
+                )
+                tail = tails[short] = self._pair_tail(key)
+            if ref:
+                if share > 1:
+                    explanation = f"quotes reference {ref} (shared by {share} transactions); {tail}"
+                else:
+                    explanation = f"quotes reference {ref}; {tail}"
+            else:
+                explanation = tail
+            # Match((tid[i],), (eid[j],), rule, score, explanation, difference, zone):
+            found = new(Match)
+            set_transaction_ids(found, (tid[i],))
+            set_entry_ids(found, (eid[j],))
+            if eu[j] < 0:
+                rule = refund_rules.get(rule) or REFUND_PREFIX + rule
+            set_rule(found, rule)
+            set_score(found, scores.setdefault(score, score))
+            set_explanation(found, explanation)
+            set_difference(found, Decimal(diff).scaleb(scale) if diff else zero)
+            set_zone(found, auto_zone if score >= auto and not contradicted else review_zone)
             append(found)
             t_free[i] = e_free[j] = 0
             t_owner[i] = e_owner[j] = found
+            e_first[j] = 1
 
     def _emit(
         self,
@@ -1417,6 +1579,7 @@ class _Matcher:
         for j in es:
             self.e_free[j] = 0
             self.e_owner[j] = found
+        self.e_first[es[0]] = 1  # ``es`` is sorted by id
 
     # ----------------------------------------------------------------------------------------
     # Explanations
@@ -1432,6 +1595,23 @@ class _Matcher:
             return tail
         shared = f" (shared by {share} transactions)" if share > 1 else ""
         return f"quotes reference {ref}{shared}; {tail}"
+
+    def _pair_tail(self, key: _Evidence) -> str:
+        """:meth:`_explain_tail` of a 1:1 match, from a template per evidence other than the
+        card numbers (thousands of cards make thousands of tails out of a few templates)."""
+        cards = key[9]
+        if not cards:
+            return self._explain_tail(key)
+        generic: _Evidence = (*key[:9], _CARDS, *key[10:])
+        template = self._pair_templates.get(generic)
+        if template is None:
+            parts = self._explain_tail(generic).split(_CARDS)
+            template = self._pair_templates[generic] = (
+                (parts[0], parts[1]) if len(parts) == 2 else None
+            )
+        if template is None:  # cannot happen: the card numbers appear once
+            return self._explain_tail(key)
+        return template[0] + cards + template[1]
 
     def _explain_tail(self, key: _Evidence) -> str:
         (
@@ -1520,18 +1700,24 @@ class _Matcher:
     def _unmatched(self) -> tuple[list[Unmatched], list[Unmatched]]:
         # Diagnosed in input order (for dated input, neighbours share the index buckets they
         # read), returned by id.
-        free_t = [i for i in range(self.nt) if self.t_free[i]]
-        free_e = [j for j in range(self.ne) if self.e_free[j]]
+        free_t = list(compress(range(self.nt), self.t_free))
+        free_e = list(compress(range(self.ne), self.e_free))
         quotes: dict[int, list[int]] = {}  # free ledger line -> transactions it quotes
         quoted_by: dict[int, list[int]] = {}  # free transaction -> ledger lines quoting it
-        t_free, e_free = self.t_free, self.e_free
-        for i, j in zip(self.cite_t, self.cite_e, strict=True):
-            if e_free[j]:
-                quotes.setdefault(j, []).append(i)
-            if t_free[i]:
-                quoted_by.setdefault(i, []).append(j)
-        out_t = [self._diagnose(i, True, quoted_by.get(i, [])) for i in free_t]
-        out_e = [self._diagnose(j, False, quotes.get(j, [])) for j in free_e]
+        cite_t, cite_e = self.cite_t, self.cite_e
+        cites = zip(cite_t, cite_e, strict=True)
+        for i, j in compress(cites, map(self.e_free.__getitem__, cite_e)):
+            quotes.setdefault(j, []).append(i)
+        cites = zip(cite_t, cite_e, strict=True)
+        for i, j in compress(cites, map(self.t_free.__getitem__, cite_t)):
+            quoted_by.setdefault(i, []).append(j)
+        self.cite_t, self.cite_e = array("q"), array("q")
+        del cites, cite_t, cite_e
+        out_t = self._diagnose(free_t, True, quoted_by)
+        out_e = self._diagnose(free_e, False, quotes)
+        # The indexes are done with: their memory serves what follows.
+        self._e_amounts = self._t_amounts = self._e_days = self._t_days = None
+        self.unselected = {}
         out_t.sort(key=_ID)
         out_e.sort(key=_ID)
         return out_t, out_e
@@ -1543,115 +1729,159 @@ class _Matcher:
             return "a credit, and the refund rule is switched off"
         return ""
 
-    def _diagnose(self, k: int, is_txn: bool, quoted: list[int]) -> Unmatched:
-        """The unmatched item ``k`` (a transaction if ``is_txn``) and its nearest candidates
-        on the other side: those quoting a reference, those of the same amount at the
-        nearest dates, and on each day of the window the nearest amount. Candidates rank by
-        (quoted first, same currency, amount gap, days outside the window, days apart, id)."""
+    def _diagnose(
+        self, items: list[int], is_txn: bool, quoting: dict[int, list[int]]
+    ) -> list[Unmatched]:
+        """The unmatched ``items`` (transactions if ``is_txn``) and their nearest candidates
+        on the other side: those quoting a reference (``quoting``), those of the same amount
+        at the nearest dates, and on each day of the window the nearest amount. Candidates
+        rank by (quoted first, same currency, amount gap, days outside the window, days
+        apart, id)."""
         before, after, ncur = self.before, self.after, self.ncur
+        max_nearest = self.cfg.max_nearest
+        why_not = self._why_not
         if is_txn:
-            units, currency, day = self.tu[k], self.tc[k], self.td[k]
+            s_units, s_cur, s_day, s_ids = self.tu, self.tc, self.td, self.tid
             amounts, days = self._entry_amounts(), self._entry_days()
             o_units, o_cur, o_day, o_ids = self.eu, self.ec, self.ed, self.eid
             sign = 1  # offset = ledger date - transaction date = other - this
-            low_day, high_day = day - before, day + after
+            low_side, high_side = before, after
+            what, side = "ledger line", Side.TRANSACTION
         else:
-            units, currency, day = self.eu[k], self.ec[k], self.ed[k]
+            s_units, s_cur, s_day, s_ids = self.eu, self.ec, self.ed, self.eid
             amounts, days = self._txn_amounts(), self._txn_days()
             o_units, o_cur, o_day, o_ids = self.tu, self.tc, self.td, self.tid
             sign = -1
-            low_day, high_day = day - after, day + before
-        found: list[int] = list(quoted)
-        v = amounts.get(units * ncur + currency)
-        if v is not None:
-            if isinstance(v, int):
-                found.append(v)
-            else:
-                if isinstance(v, list):
-                    same: list[int] = v
-                else:  # long, sorted by date: the items of the few dates around this one
-                    dates, members = v
-                    at = bisect_left(dates, day)
-                    low = bisect_left(dates, dates[max(0, at - 3)])
-                    high = bisect_right(dates, dates[min(len(dates) - 1, at + 3)])
-                    same = members[low:high]
-                if len(same) > _SORTED_BUCKET:
-                    same = heapq.nsmallest(3, same, key=lambda x: (abs(o_day[x] - day), o_ids[x]))
-                found.extend(same)
-        # (amount gap, item): on each day, the nearest amounts below and above, and the exact
-        # amount with the next one above it.
-        near: list[tuple[int, int]] = []
-        get = days.get
-        for d in range(low_day, high_day + 1):
-            bucket = get(d * ncur + currency)
-            if bucket is None:
-                continue
-            values, day_members = bucket
-            size = len(values)
-            at = bisect_left(values, units)
-            positions = [at - 1, at]
-            if at < size and values[at] == units:
-                after_run = bisect_right(values, units)
-                if after_run < size:
-                    positions.append(after_run)
-            for pos in positions:
-                if not 0 <= pos < size:
-                    continue
-                value = values[pos]
-                gap = abs(value - units)
-                if (pos == 0 or values[pos - 1] != value) and (
-                    pos + 1 == size or values[pos + 1] != value
-                ):
-                    near.append((gap, day_members[pos]))
+            low_side, high_side = after, before
+            what, side = "transaction", Side.ENTRY
+        get_amount, get_day = amounts.get, days.get
+        no_quotes: list[int] = []
+        out: list[Unmatched] = []
+        for k in items:
+            quoted = quoting.get(k, no_quotes)
+            units, currency, day = s_units[k], s_cur[k], s_day[k]
+            found: list[int] = list(quoted)
+            v = get_amount(units * ncur + currency)
+            if v is not None:
+                if isinstance(v, int):
+                    found.append(v)
                 else:
-                    near.extend((gap, x) for x in _run(values, day_members, pos, o_ids))
-        if near:
-            near.sort()
-            cut = near[min(len(near), self.cfg.max_nearest) - 1][0]
-            found.extend(x for gap, x in near if gap <= cut)
-        quoted_set = set(quoted)
-        ranked = []
-        for x in set(found):
-            offset = (o_day[x] - day) * sign
-            outside = (
-                offset - after if offset > after else -before - offset if offset < -before else 0
-            )
-            ranked.append(
-                (
-                    x not in quoted_set,
-                    o_cur[x] != currency,
-                    abs(o_units[x] - units),
-                    outside,
-                    abs(offset),
-                    o_ids[x],
-                    x,
+                    if isinstance(v, list):
+                        same: list[int] = v
+                    else:  # long, sorted by date: the items of the few dates around this one
+                        dates, members = v
+                        at = bisect_left(dates, day)
+                        low = bisect_left(dates, dates[max(0, at - 3)])
+                        high = bisect_right(dates, dates[min(len(dates) - 1, at + 3)])
+                        same = members[low:high]
+                    if len(same) > _SORTED_BUCKET:
+                        same = heapq.nsmallest(
+                            3, same, key=lambda x: (abs(o_day[x] - day), o_ids[x])
+                        )
+                    found.extend(same)
+            # (amount gap, item): on each day, the nearest amounts below and above, and the
+            # exact amount with the next one above it. Amounts ascend: the one below the
+            # exact amount differs from its right neighbour, and the ones at and above it
+            # from their left neighbour.
+            near: list[tuple[int, int]] = []
+            for d in range(day - low_side, day + high_side + 1):
+                bucket = get_day(d * ncur + currency)
+                if bucket is None:
+                    continue
+                values, day_members = bucket
+                size = len(values)
+                at = bisect_left(values, units)
+                if at:  # the nearest amount below
+                    pos = at - 1
+                    value = values[pos]
+                    if pos == 0 or values[pos - 1] != value:
+                        near.append((units - value, day_members[pos]))
+                    else:
+                        gap = units - value
+                        near.extend((gap, x) for x in _run(values, day_members, pos, o_ids))
+                if at < size:  # the nearest amount at or above, and above an exact one
+                    value = values[at]
+                    positions: tuple[int, ...] = (at,)
+                    if value == units:
+                        after_run = bisect_right(values, units)
+                        if after_run < size:
+                            positions = (at, after_run)
+                    for pos in positions:
+                        value = values[pos]
+                        if pos + 1 == size or values[pos + 1] != value:
+                            near.append((value - units, day_members[pos]))
+                        else:
+                            gap = value - units
+                            near.extend((gap, x) for x in _run(values, day_members, pos, o_ids))
+            if near:
+                near.sort()
+                cut = near[min(len(near), max_nearest) - 1][0]
+                found.extend([x for gap, x in near if gap <= cut])
+            quoted_set = set(quoted)
+            # Ranked by (quoted first, same currency, amount gap, days outside the window,
+            # days apart, id); the id is looked up only for the items that may make the cut.
+            ranked = []
+            for x in set(found):
+                offset = (o_day[x] - day) * sign
+                outside = (
+                    offset - after
+                    if offset > after
+                    else -before - offset
+                    if offset < -before
+                    else 0
                 )
+                ranked.append(
+                    (
+                        x not in quoted_set,
+                        o_cur[x] != currency,
+                        abs(o_units[x] - units),
+                        outside,
+                        abs(offset),
+                        x,
+                    )
+                )
+            ranked.sort()
+            if max_nearest < len(ranked):  # the first ``max_nearest`` and any tying with them
+                edge = ranked[max_nearest - 1][:5] if max_nearest else None
+                cut = max_nearest
+                while cut < len(ranked) and ranked[cut][:5] == edge:
+                    cut += 1
+                del ranked[cut:]
+            for first, second in zip(ranked, islice(ranked, 1, None), strict=False):
+                if first[:5] == second[:5]:  # a tie (rare): the ids decide
+                    ranked.sort(key=lambda item: (*item[:5], o_ids[item[5]]))
+                    break
+            if is_txn:
+                nearest = tuple(
+                    [
+                        Candidate(o_ids[item[5]], why_not(k, item[5], item[0] is False))
+                        for item in ranked[:max_nearest]
+                    ]
+                )
+            else:
+                nearest = tuple(
+                    [
+                        Candidate(o_ids[item[5]], why_not(item[5], k, item[0] is False))
+                        for item in ranked[:max_nearest]
+                    ]
+                )
+            reason = self._not_matchable(units) or (
+                f"nearest {what} {nearest[0].id}: {nearest[0].reasons[0]}"
+                if nearest
+                else f"no {what} in {self.currency_names[currency]} quoting it or of a near "
+                "amount within the window"
             )
-        nearest_ids = [item[-1] for item in heapq.nsmallest(self.cfg.max_nearest, ranked)]
-        if is_txn:
-            nearest = tuple(
-                Candidate(self.eid[j], self._why_not(k, j, j in quoted_set)) for j in nearest_ids
-            )
-        else:
-            nearest = tuple(
-                Candidate(self.tid[i], self._why_not(i, k, i in quoted_set)) for i in nearest_ids
-            )
-        what = "ledger line" if is_txn else "transaction"
-        reason = self._not_matchable(units) or (
-            f"nearest {what} {nearest[0].id}: {nearest[0].reasons[0]}"
-            if nearest
-            else f"no {what} in {self.currency_names[currency]} quoting it or of a near amount "
-            "within the window"
-        )
-        side = Side.TRANSACTION if is_txn else Side.ENTRY
-        return Unmatched(side, self.tid[k] if is_txn else self.eid[k], reason, nearest)
+            out.append(Unmatched(side, s_ids[k], reason, nearest))
+        return out
 
     def _why_not(self, i: int, j: int, quoted: bool) -> tuple[str, ...]:
         """Every reason transaction ``i`` and ledger line ``j`` are not matched together."""
         reasons: list[str] = []
-        if i * self.ne + j in self.rejected:
+        code = i * self.ne + j
+        if self.rejected and code in self.rejected:
             reasons.append("pair rejected by a decision")
-        if self.tc[i] != self.ec[j]:
+        tc_i, ec_j = self.tc[i], self.ec[j]
+        if tc_i != ec_j:
             reasons.append(f"currency {self.E[j].currency}, not {self.T[i].currency}")
         tu_i, eu_j = self.tu[i], self.eu[j]
         if (tu_i > 0) != (eu_j > 0) or (tu_i < 0) != (eu_j < 0):
@@ -1660,24 +1890,23 @@ class _Matcher:
                 if tu_i and eu_j
                 else "one side has a zero amount"
             )
-        elif self.tc[i] == self.ec[j] and eu_j != tu_i:
+        elif tc_i == ec_j and eu_j != tu_i:
             limit = self._limit(tu_i)
-            diff = self._fmt(eu_j - tu_i, self.tc[i])
+            diff = self._fmt(eu_j - tu_i, tc_i)
             if abs(eu_j - tu_i) > limit:
-                reasons.append(
-                    f"amount differs by {diff} (tolerance {self._fmt(limit, self.tc[i])})"
-                )
+                reasons.append(f"amount differs by {diff} (tolerance {self._fmt(limit, tc_i)})")
             elif Rule.TOLERANCE not in self.rules:
                 reasons.append(f"amount differs by {diff} and the tolerance rule is off")
         offset = self.ed[j] - self.td[i]
-        _, outside = self._date(offset)
+        before, after = self.before, self.after
+        outside = offset - after if offset > after else -before - offset if offset < -before else 0
         if outside and not (quoted and outside <= self.cfg.reference_slack_days):
             unit = "day" if outside == 1 else "days"
             side = "after" if offset > 0 else "before"
             reasons.append(f"posted {outside} {unit} {side} the window")
-        card = self._card(self.tcard[i], self.ecard[j])
-        if card < 0 and not quoted:
-            reasons.append(f"card {self.ecard[j]} differs from {self.tcard[i]}")
+        t_card, e_card = self.tcard[i], self.ecard[j]
+        if t_card and e_card and t_card != e_card and not quoted:
+            reasons.append(f"card {e_card} differs from {t_card}")
         owner_t, owner_e = self.t_owner[i], self.e_owner[j]
         if owner_e is not None:
             reasons.append(
@@ -1690,7 +1919,7 @@ class _Matcher:
                 f" ({owner_t.rule}, score {owner_t.score:.2f})"
             )
         if not reasons:
-            score = self.unselected.get(i * self.ne + j)
+            score = self.unselected.get(code)
             if score is not None:
                 reasons.append(
                     f"ambiguous: scored {score:.2f}, below the review threshold "
@@ -1713,11 +1942,6 @@ def _cite(hits: dict[int, tuple[int, str]], i: int, k: int, tok: str) -> None:
     old = hits.get(i)
     if old is None or (k, tok) < old:
         hits[i] = (k, tok)
-
-
-def _rank_key(item: tuple[float, str, str, str, int, _Pair | _Cand]) -> tuple[float, str, str, str]:
-    """Selection order: best score first, then by ids (never by input or hash order)."""
-    return item[0], item[1], item[2], item[3]
 
 
 def _members(ids: tuple[str, ...]) -> str:
@@ -1771,17 +1995,59 @@ def _merchant_flags(entries: list[Entry], merchant_names: Sequence[str]) -> byte
     return flags
 
 
-def _to_units(amounts: list[Decimal], factor: Decimal) -> list[int] | None:
-    """``amounts`` times ``factor`` as ints, or ``None`` if one of them is not integral."""
-    out: list[int] = []
-    append = out.append
-    for amount in amounts:
-        scaled = amount * factor
-        units = int(scaled)
-        if units != scaled:
-            return None
-        append(units)
-    return out
+def _to_units(
+    amounts: Iterable[Decimal], factor: Decimal, shared: dict[int, int]
+) -> list[int] | None:
+    """``amounts`` times ``factor`` as ints, or ``None`` if one of them is not integral.
+
+    The loops run in C (``map``): the product is made integral exactly or raises
+    :class:`~decimal.Inexact`. Equal amounts share one int object (``shared``): prices
+    repeat, and a million distinct int objects would cost tens of megabytes.
+    """
+    units = map(int, map(_EXACT.to_integral_exact, map(factor.__mul__, amounts)))
+    first, second = tee(units)  # both arguments of setdefault, never a list of all ints
+    try:
+        return list(map(shared.setdefault, first, second))
+    except Inexact:
+        return None
+
+
+def _ascending(values: list[str], strictly: bool = False) -> bool:
+    """Whether ``values`` are in ascending order (one C loop, stopping at the first pair
+    out of order)."""
+    return all(map(lt if strictly else le, values, islice(values, 1, None)))
+
+
+def _clean_references(references: Iterable[str], minimum: int) -> bool:
+    """Whether every reference is a clean upper-case ASCII token of at least ``minimum``
+    characters: only ``0-9``, ``A-Z`` and inner separators ``_./-``, never one at either
+    end nor two in a row (what :data:`~worker.reconcile.tokens.ASCII_TOKEN` finds whole).
+
+    Checked on blocks of references joined by newlines, with byte operations that run in C
+    (deleting the alphabet leaves nothing; with every separator mapped to ``-``, no ``--``
+    and no ``-`` next to a newline or at either end): a regular expression over millions of
+    references takes seconds.
+    """
+    refs = iter(references)
+    while block := list(islice(refs, _CHECK_BLOCK)):
+        if min(map(len, block)) < minimum:
+            return False
+        text = "\n".join(block)
+        if not text.isascii():
+            return False
+        raw = text.encode("ascii")
+        if raw.translate(None, _CLEAN_BYTES):
+            return False
+        seps = raw.translate(_ONE_SEPARATOR)
+        if (
+            seps.startswith(b"-")
+            or seps.endswith(b"-")
+            or b"--" in seps
+            or b"\n-" in seps
+            or b"-\n" in seps
+        ):
+            return False
+    return True
 
 
 def _id_of(item: Txn | Entry) -> str:
@@ -1795,7 +2061,7 @@ def _exponent(amount: Decimal) -> int:
 
 def _amount_index(
     units: list[int],
-    currencies: list[int],
+    currencies: Sequence[int],
     days: list[int],
     usable: bytearray,
     free: bytearray,
@@ -1805,9 +2071,7 @@ def _amount_index(
     (dates ascending, indexes in that order) to bisect the posting window."""
     index: dict[int, _Bucket] = {}
     get = index.get
-    for k, ok in enumerate(usable):
-        if not ok or not free[k]:
-            continue
+    for k in compress(range(len(usable)), map(and_, usable, free)):
         key = units[k] * ncur + currencies[k]
         v = get(key)
         if v is None:
@@ -1825,18 +2089,23 @@ def _amount_index(
 
 
 def _day_index(
-    days: list[int], currencies: list[int], units: list[int], ncur: int
+    days: list[int], currencies: Sequence[int], units: list[int], ncur: int
 ) -> dict[int, _DayBucket]:
     """Items by ``day * ncur + currency``: (amounts ascending, item indexes in that order),
     as flat machine-integer arrays (compact, and bisection does not chase pointers)."""
     buckets: dict[int, list[int]] = {}
-    for index, (day, currency) in enumerate(zip(days, currencies, strict=True)):
-        key = day * ncur + currency
-        bucket = buckets.get(key)
-        if bucket is None:
-            buckets[key] = [index]
-        else:
-            bucket.append(index)
+    if ncur == 1 and all(map(le, days, islice(days, 1, None))):
+        # Dated input: each day is one run of consecutive items.
+        for day, run in groupby(range(len(days)), days.__getitem__):
+            buckets[day] = list(run)
+    else:
+        for index, (day, currency) in enumerate(zip(days, currencies, strict=True)):
+            key = day * ncur + currency
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = [index]
+            else:
+                bucket.append(index)
     out: dict[int, _DayBucket] = {}
     get = units.__getitem__
     for key, members in buckets.items():
