@@ -657,3 +657,20 @@ def test_rejected_pairs_never_come_back(
     rejected = frozenset(pick.draw(st.sets(st.sampled_from(sorted(found)), min_size=1)))
     again = match(txns, entries, decisions=Decisions(rejected_pairs=rejected))
     assert not links(again) & rejected
+
+
+def test_amounts_beyond_64_bits_are_matched_not_a_crash() -> None:
+    from datetime import date as day
+    from decimal import Decimal as D
+
+    from worker.reconcile import Entry, Txn, match
+
+    huge = D("123456789012345678901.00")
+    result = match(
+        [Txn("T1", day(2025, 1, 2), huge, "USD"), Txn("T2", day(2025, 1, 2), D("5.00"), "USD")],
+        [Entry("L1", day(2025, 1, 3), huge, "USD"), Entry("L2", day(2025, 1, 3), D("5.00"), "USD")],
+    )
+    assert sorted((m.transaction_ids, m.entry_ids) for m in result.matches) == [
+        (("T1",), ("L1",)),
+        (("T2",), ("L2",)),
+    ]

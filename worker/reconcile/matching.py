@@ -170,7 +170,7 @@ _MATCH_SETTERS = tuple(Match.__dict__[name].__set__ for name in _MATCH_FIELDS)
 
 _Bucket = int | list[int] | tuple[list[int], list[int]]
 #: Items of one day and currency: (amounts ascending, item indexes in that order).
-_DayBucket = tuple["array[int]", "array[int]"]
+_DayBucket = tuple["Sequence[int]", "array[int]"]
 #: The facts an explanation is made of (see :meth:`_Matcher._explain_tail`).
 _Evidence = tuple[str, int, int, int, int, int, int, int, int, str, bool, int, int, bool, int, bool]
 #: A 1:1 candidate: (weight, txn, entry, rule, diff, offset, outside, card, ref, share), the
@@ -2110,7 +2110,11 @@ def _day_index(
     get = units.__getitem__
     for key, members in buckets.items():
         members.sort(key=get)
-        out[key] = (array("q", [units[m] for m in members]), array("q", members))
+        amounts = [units[m] for m in members]
+        try:
+            out[key] = (array("q", amounts), array("q", members))
+        except OverflowError:  # amounts beyond 64 bits (absurd, but allowed): plain lists
+            out[key] = (amounts, array("q", members))
     return out
 
 
