@@ -237,3 +237,17 @@ def test_hledger_declares_each_commodity_with_its_minor_units(tmp_path: Path) ->
     assert f"    {EXPENSE}  1.500 KWD\n" in text
     hledger(out, "check", "--strict")
     assert "1.500 KWD" in hledger(out, "balance", EXPENSE)
+
+
+def test_hledger_comment_text_with_brackets_is_not_read_as_a_date(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tests.formats.builders import card_purchase
+    from tests.formats.tools import hledger
+
+    entry = card_purchase()
+    lines = tuple(replace(line, party="[0/]", memo="box [2020/1/1]") for line in entry.lines)
+    out = tmp_path / "journal.journal"
+    write_journal("hledger", [replace(entry, lines=lines)], out)
+    hledger(out, "check", "--strict")
+    assert "party: (0/)" in out.read_text()

@@ -254,8 +254,13 @@ def _hledger_commodity(entry: JournalEntry) -> str:
     return f'"{currency}"'
 
 
+#: hledger reads ``[...]`` in a comment as a posting date, so brackets become parentheses.
+_BRACKETS = str.maketrans("[]", "()")
+
+
 def _tag_value(text: str) -> str:
-    return _SPACES.sub(" ", one_line(text).replace(",", ";")).strip()
+    """A tag value hledger reads back as written: one line, no ``,`` (it ends a tag), no ``[]``."""
+    return _SPACES.sub(" ", one_line(text).replace(",", ";").translate(_BRACKETS)).strip()
 
 
 def _description_text(text: str) -> str:
