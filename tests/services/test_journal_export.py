@@ -209,3 +209,29 @@ def test_reimbursements_total_the_personal_card_purchases(store: Store, tmp_path
     assert statuses[rows[0].reimbursement_id] == "paid"
     with pytest.raises(LookupError, match="no reimbursement"):
         mark_paid(store.ctx.engine, store.ctx.party, "RB-nope", NOW)
+
+
+def test_datev_since_last_with_nothing_new_writes_no_file(store: Store, tmp_path: Path) -> None:
+    from worker.accounting.journal import EmptyExport
+
+    rules = PostingRules(
+        default_expense="4980",
+        company_card="1800",
+        accounts_payable="1600",
+        employee_payable="1700",
+    )
+    engine, settings = store.ctx.engine, store.ctx.settings
+    first = tmp_path / "EXTF_1.csv"
+    done = export_journal(engine, settings, "datev", first, since_last=True, rules=rules)
+    assert done.result.entries == len(store.transactions) and first.exists()
+    second = tmp_path / "EXTF_2.csv"
+    with pytest.raises(EmptyExport):
+        export_journal(engine, settings, "datev", second, since_last=True, rules=rules)
+    assert not second.exists()
+    with Session(engine) as session:
+        batches = session.exec(
+            select(ExportBatchRow).where(
+                ExportBatchRow.party == store.ctx.party, ExportBatchRow.format == "datev"
+            )
+        ).all()
+    assert [b.entries for b in batches] == [len(store.transactions)]

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 __all__ = [
     "ENTRY_KINDS",
+    "EmptyExport",
     "JournalEntry",
     "JournalError",
     "JournalLine",
@@ -32,6 +33,10 @@ ENTRY_KINDS = ("charge", "refund")
 
 class JournalError(ValueError):
     """An entry that cannot be built or written (it names the entry and the reason)."""
+
+
+class EmptyExport(JournalError):
+    """A format that cannot write a file without entries (DATEV's header needs their dates)."""
 
 
 class UnbalancedEntry(JournalError):

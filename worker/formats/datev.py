@@ -50,7 +50,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TextIO
 
-from worker.accounting.journal import JournalEntry, JournalError, JournalLine
+from worker.accounting.journal import EmptyExport, JournalEntry, JournalError, JournalLine
 from worker.formats.atomic import BUFFER, StagedFile
 from worker.formats.cells import neutralise, one_line
 from worker.formats.common import ExportResult, Tally, account_code, line_text, payment_index
@@ -223,7 +223,7 @@ def write_datev(entries: Iterable[JournalEntry], out: Path, options: FormatOptio
             _write_bookings(body, entry, options, batch.currency)
         first, last, fiscal_year = batch.first, batch.last, batch.fiscal_year
         if first is None or last is None or fiscal_year is None:
-            raise JournalError("no entries to export: a DATEV batch needs at least one booking")
+            raise EmptyExport("no entries to export: a DATEV batch needs at least one booking")
         body.flush()
         body.seek(0)
         staged = StagedFile(out, encoding=ENCODING, errors="replace")

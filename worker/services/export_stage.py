@@ -5,7 +5,8 @@ After matching, the stage writes ``journal-<job>.<ext>`` for each format of
 that format wrote, so consecutive jobs give consecutive files and nothing is booked twice),
 and ``reimbursements-<job>.json`` with every reimbursement and its status, into
 ``ABRECON_EXPORT_DIR``. A step that runs again (a redelivered task) finds its files' batches
-recorded and does not write them again, so it never replaces a file with an emptier one.
+recorded and does not write them again, so it never replaces a file with an emptier one. A
+format that cannot hold an empty file (DATEV) writes none when nothing is new.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from worker.accounting.journal import JournalError
+from worker.accounting.journal import EmptyExport, JournalError
 from worker.accounting.rules import RulesError
 from worker.formats import JOURNAL_EXTENSIONS
 from worker.services.context import Context
@@ -72,6 +73,9 @@ def export_step(ctx: Context, job_id: int) -> StepOutcome:
                 counts[f"entries_{fmt}"] = journal.result.entries
                 counts[f"lines_{fmt}"] = journal.result.lines
                 problems = journal.problems
+        except EmptyExport:
+            counts[f"entries_{fmt}"] = 0  # nothing new since the last export: no file
+            continue
         except (JournalError, RulesError) as exc:
             record_error(ctx.engine, job_id, "export", f"{fmt}: {exc}", ctx.clock())
             continue
