@@ -59,7 +59,7 @@ from worker.services.context import Context
 from worker.services.documents import plan_documents
 from worker.services.exports import ORDER_ID_SEPARATOR, neutralise
 from worker.services.jobs import Dispatch, create_job
-from worker.services.progress import JobView, ProgressDisplay, load_job
+from worker.services.progress import JobView, ProgressDisplay, watch_job
 from worker.store.engine import session_scope
 from worker.store.tables import (
     DocumentRow,
@@ -563,29 +563,16 @@ def wait_for_documents(
     Draws the job's bars on ``display``; ``on_stall`` is called once per stall, as in
     :func:`worker.services.progress.watch_job`. Returns the job as it stands at the end.
     """
-    last: object = None
-    changed = time.monotonic()
-    warned = False
-    while True:
-        job = load_job(engine, job_id)
-        if job is None:
-            raise LookupError(f"job {job_id} is not in the store")
-        if display is not None:
-            display.update(job)
-        waiting = unsettled(engine, ids)
-        if not waiting or job.finished:
-            if display is not None:
-                display.close()
-            return job
-        state = (waiting, tuple((s.status, s.seq, s.done, s.total) for s in job.stages))
-        if state != last:
-            last, changed, warned = state, time.monotonic(), False
-        elif not warned and on_stall is not None:
-            idle = time.monotonic() - changed
-            if idle >= stall_seconds:
-                on_stall(job, idle)
-                warned = True
-        sleep(poll_seconds)
+    return watch_job(
+        engine,
+        job_id,
+        poll_seconds=poll_seconds,
+        display=display,
+        on_stall=on_stall,
+        stall_seconds=stall_seconds,
+        sleep=sleep,
+        waiting_for=lambda: unsettled(engine, ids),
+    )
 
 
 # -- archive ------------------------------------------------------------------------------------

@@ -442,11 +442,14 @@ def watch_job(
     on_stall: Callable[[JobView, float], None] | None = None,
     stall_seconds: float = STALL_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
+    waiting_for: Callable[[], int] | None = None,
 ) -> JobView:
     """Poll the store until job ``job_id`` ends; draw its progress; return how it ended.
 
     ``on_stall`` is called (once per stall) when nothing about the job has changed for
-    ``stall_seconds``, with the job and the seconds since its last change.
+    ``stall_seconds``, with the job and the seconds since its last change. With
+    ``waiting_for``, the watch also ends when the count it returns is 0 (no document a command
+    asked for is still waiting, say), and a change in that count is progress.
     """
     last_state: object = None
     changed = time.monotonic()
@@ -457,11 +460,15 @@ def watch_job(
             raise LookupError(f"job {job_id} is not in the store")
         if display is not None:
             display.update(job)
-        if job.finished:
+        waiting = waiting_for() if waiting_for is not None else None
+        if job.finished or waiting == 0:
             if display is not None:
                 display.close()
             return job
-        state = tuple((s.status, s.seq, s.done, s.total, str(s.counts)) for s in job.stages)
+        state = (
+            waiting,
+            tuple((s.status, s.seq, s.done, s.total, str(s.counts)) for s in job.stages),
+        )
         if state != last_state:
             last_state, changed, warned = state, time.monotonic(), False
         elif not warned and on_stall is not None:
