@@ -154,6 +154,19 @@ def parse_date(text: str, option: str, *, end: bool = False) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def parse_day(text: str, option: str) -> date:
+    """A command-line day, ``YYYY-MM-DD`` (a window of whole days, both ends included)."""
+    value = text.strip()
+    try:
+        if not _DAY.fullmatch(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.ClickException(
+            f"{option} {text!r} is not a date: use YYYY-MM-DD (e.g. 2025-01-31)"
+        ) from None
+
+
 def parse_window(start_text: str, end_text: str) -> tuple[datetime, datetime]:
     """``[start, end)`` from ``--start``/``--end``; an end in the future becomes now."""
     start = parse_date(start_text, "--start")
@@ -658,19 +671,6 @@ def documents_download(numbers: tuple[str, ...], out_dir: Path, no_fetch: bool) 
     )
 
 
-def _archive_day(text: str, option: str) -> date:
-    """An invoice date of ``documents archive``: ``YYYY-MM-DD``."""
-    value = text.strip()
-    try:
-        if not _DAY.fullmatch(value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.ClickException(
-            f"{option} {text!r} is not a date: use YYYY-MM-DD (e.g. 2025-01-31)"
-        ) from None
-
-
 @documents.command("archive")
 @click.option(
     "--start", "start_text", required=True, metavar="DATE", help="First invoice date, YYYY-MM-DD."
@@ -710,8 +710,8 @@ def documents_archive(start_text: str, end_text: str, out: Path) -> None:
         write_archive,
     )
 
-    start = _archive_day(start_text, "--start")
-    end = _archive_day(end_text, "--end")
+    start = parse_day(start_text, "--start")
+    end = parse_day(end_text, "--end")
     if end < start:
         raise click.ClickException(f"--end {end_text} is before --start {start_text}")
     settings = _settings()
@@ -929,17 +929,6 @@ def export_exceptions_command(out: Path) -> None:
     click.echo(f"wrote {count} exceptions to {out}")
 
 
-def _parse_day(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    if not _DAY.fullmatch(text):
-        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option)
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r}: {exc}", param_hint=option) from None
-
-
 def _report_problems(problems: Problems, shown: int = 10) -> None:
     if not problems.count:
         return
@@ -992,9 +981,10 @@ def export_journal_command(
     from worker.services.journal import count_transactions, export_journal
 
     settings = _settings()
-    start, end = _parse_day(start_text, "--start"), _parse_day(end_text, "--end")
+    start = parse_day(start_text, "--start") if start_text is not None else None
+    end = parse_day(end_text, "--end") if end_text is not None else None
     if start and end and end < start:
-        raise click.BadParameter("--end is before --start", param_hint="--end")
+        raise click.ClickException(f"--end {end} is before --start {start}")
     _warn_company_cards(settings)
     engine = _engine(settings)
     total = count_transactions(engine, settings.party, start, end)

@@ -13,22 +13,17 @@ never constructed unbalanced: :meth:`JournalEntry.__post_init__` refuses them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 __all__ = [
-    "ENTRY_KINDS",
     "EmptyExport",
     "JournalEntry",
     "JournalError",
     "JournalLine",
     "UnbalancedEntry",
 ]
-
-#: What an entry records: a purchase, its mirror (a refund or credit), or a purchase an employee
-#: paid on a personal card (owed back to them).
-ENTRY_KINDS = ("charge", "refund")
 
 
 class JournalError(ValueError):
@@ -104,7 +99,7 @@ class JournalEntry:
     employee: str = ""
     company_currency: str = ""
     rate: Decimal | None = None
-    tags: tuple[str, ...] = field(default=())
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.lines) < 2:

@@ -31,7 +31,6 @@ from connectors.amazon_business.models import Transaction
 from worker.accounting.journal import JournalEntry, JournalError
 from worker.accounting.posting import (
     Payment,
-    PaymentKind,
     PostingLinks,
     classify_payment,
     merge_entries,
@@ -501,8 +500,3 @@ def export_journal(
         finish_batch(session, batch, result)
         session.commit()
         return JournalExport(result, batch.id, skipped, problems)
-
-
-def is_reimbursable(payment: Payment) -> bool:
-    """True when the payment was an employee's own card."""
-    return payment.kind is PaymentKind.PERSONAL_CARD

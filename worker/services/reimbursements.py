@@ -156,10 +156,9 @@ def export_reimbursements(
                 select(ReimbursementRow).where(ReimbursementRow.party == settings.party)
             )
         }
+        written = {r.reimbursement_id for r in records}
         for row in rows.values():
-            if row.status == "open" and any(
-                r.reimbursement_id == row.reimbursement_id for r in records
-            ):
+            if row.status == "open" and row.reimbursement_id in written:
                 row.status = "exported"
                 row.exported_at = now
                 session.add(row)
