@@ -12,7 +12,8 @@ from connectors.amazon_business.models import Transaction
 from worker.accounting.journal import JournalEntry, JournalError, JournalLine, UnbalancedEntry
 from worker.accounting.posting import PaymentKind, PostingLinks, classify_payment, merge_entries
 from worker.accounting.posting import post_transaction as post
-from worker.accounting.rules import PostingRules, RulesError, load_rules, parse_rules
+from worker.accounting.rules import PostingRules, RulesError, parse_rules
+from worker.services.journal import load_rules
 
 CARD = "1234"
 

@@ -79,13 +79,11 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
-from os import PathLike
-from pathlib import Path
 from typing import Any
 
 from worker.formats.options import FormatOptions
 
-__all__ = ["DEFAULT_RULES", "PostingRules", "RulesError", "load_rules", "parse_rules"]
+__all__ = ["DEFAULT_RULES", "PostingRules", "RulesError", "parse_rules", "rules_from_toml"]
 
 
 class RulesError(ValueError):
@@ -187,21 +185,13 @@ _TABLES = {
 }
 
 
-def load_rules(path: str | PathLike[str]) -> PostingRules:
-    """Read a rules file; any problem is a :class:`RulesError` naming the file and key."""
-    file = Path(path)
+def rules_from_toml(text: str) -> PostingRules:
+    """Rules from the text of a rules file (TOML); any problem is a :class:`RulesError`."""
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RulesError(f"{file}: no such rules file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError(f"{file}: cannot read: {exc}") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{file}: not valid TOML: {exc}") from None
-    try:
-        return parse_rules(data)
-    except RulesError as exc:
-        raise RulesError(f"{file}: {exc}") from None
+        raise RulesError(f"not valid TOML: {exc}") from None
+    return parse_rules(data)
 
 
 def _text(key: str, value: object, *, empty_ok: bool = True) -> str:

@@ -36,7 +36,7 @@ from worker.accounting.posting import (
     merge_entries,
     post_transaction,
 )
-from worker.accounting.rules import DEFAULT_RULES, PostingRules, load_rules
+from worker.accounting.rules import DEFAULT_RULES, PostingRules, RulesError, rules_from_toml
 from worker.formats import ExportResult, write_journal
 from worker.settings import Settings
 from worker.store.tables import (
@@ -56,6 +56,7 @@ __all__ = [
     "PostingProblem",
     "export_journal",
     "file_digest",
+    "load_rules",
     "posted_entries",
     "posting_rules",
     "start_batch",
@@ -65,6 +66,20 @@ __all__ = [
 CHUNK = 1000
 #: Problems kept in memory for the report (the count goes on).
 MAX_PROBLEMS = 1000
+
+
+def load_rules(path: Path) -> PostingRules:
+    """Read a rules file; any problem is a :class:`RulesError` naming the file (and key)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RulesError(f"{path}: no such rules file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{path}: cannot read: {exc}") from None
+    try:
+        return rules_from_toml(text)
+    except RulesError as exc:
+        raise RulesError(f"{path}: {exc}") from None
 
 
 def posting_rules(settings: Settings) -> PostingRules:
